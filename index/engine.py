@@ -1,0 +1,88 @@
+"""The engine's public face: open once, then ``answer`` and ``search`` as often as needed.
+
+Everything outside ``index/`` (the bot, the CLI, benchmarks) goes through this class.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .answer import Answer, Threshold, make_answer
+from .builder import BuildReport, build_index, load_articles
+from .chunking import ChunkParams
+from .embedder import Embedder, load_embedder
+from .search import Fusion, Searcher, SearchResult
+from .settings import Settings
+from .store import IndexError_, open_index, read_manifest
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    articles: int
+    chunks: int
+    first_date: str
+    last_date: str
+    years: tuple[int, ...]
+    built_at: str
+    model_id: str
+
+
+class Engine:
+    def __init__(self, embedder: Embedder, searcher: Searcher, threshold: Threshold = Threshold()):
+        self.embedder, self.searcher, self.threshold = embedder, searcher, threshold
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        build_if_missing: bool = False,
+        embedder: Embedder | None = None,
+        index_dir: Path | None = None,
+    ) -> Engine:
+        """Load model and index; with ``build_if_missing`` a first run builds the index."""
+        embedder = embedder or load_embedder(settings)
+        folder = index_dir or settings.index_path
+        if build_if_missing and not (folder / "manifest.json").is_file():
+            articles, _ = load_articles(settings.corpus_dir)
+            build_index(articles, embedder, folder, ChunkParams())
+        return cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
+
+    def search(self, question: str, k: int = 5) -> SearchResult:
+        return self.searcher.search(question, k)
+
+    def answer(self, question: str, k: int = 5) -> Answer:
+        started = time.perf_counter()
+        result = self.search(question, k)
+        answer = make_answer(question, result.hits, self.threshold)
+        answer.timings_ms = {
+            **result.timings_ms,
+            "total": round((time.perf_counter() - started) * 1000, 2),
+        }
+        return answer
+
+    def info(self) -> CorpusInfo:
+        index = self.searcher.index
+        dates = sorted({c.date for c in index.chunks})
+        return CorpusInfo(
+            articles=len(index.manifest.articles),
+            chunks=len(index.chunks),
+            first_date=dates[0] if dates else "",
+            last_date=dates[-1] if dates else "",
+            years=tuple(sorted({int(d[:4]) for d in dates})),
+            built_at=index.manifest.created_at,
+            model_id=index.manifest.model_id,
+        )
+
+
+def rebuild(settings: Settings, embedder: Embedder, skip_bad: bool = False) -> BuildReport:
+    """``dgbot index build``: the corpus into ``settings.index_path``, reusing unchanged vectors."""
+    articles, skipped = load_articles(settings.corpus_dir, skip_bad=skip_bad)
+    report = build_index(articles, embedder, settings.index_path, ChunkParams(), progress=True)
+    report.skipped = skipped
+    return report
+
+
+__all__ = ["CorpusInfo", "Engine", "IndexError_", "read_manifest", "rebuild"]

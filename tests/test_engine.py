@@ -1,0 +1,87 @@
+"""The engine on the bundled corpus, with the real converted model."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from index.builder import build_index, load_articles
+from index.embedder import Embedder
+from index.engine import Engine
+from index.store import IndexError_
+
+DBD_2020 = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563"
+
+
+def _answer_article(engine, question):
+    answer = engine.answer(question)
+    return answer, answer.hits[0].chunk.article_id if answer.hits else None
+
+
+def test_issue_question_finds_the_2020_dbd_fact(engine):
+    answer, _ = _answer_article(engine, DBD_2020)
+    assert answer.found
+    assert "กรมพัฒนาธุรกิจการค้า" in answer.text
+    assert "2563" in answer.text
+    top = answer.hits[0].chunk
+    assert top.url.startswith("http") and top.date.startswith("2020")
+    assert answer.sentence and answer.sentence in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "กรมพัฒน์ฯ ได้รางวัลรัฐบาลดิจิทัลปี 2020 ไหม",
+        "DBD won which award in 2020?",
+        "กรมพัฒนาธุรกิจการค้า ได้รางวัล DG Awards ปี ๒๕๖๓ หรือเปล่า",
+    ],
+)
+def test_year_forms_abbreviations_and_english_reach_2020(engine, question):
+    answer = engine.answer(question)
+    assert answer.found
+    assert any(h.chunk.date.startswith("2020") for h in answer.hits[:3])
+
+
+@pytest.mark.parametrize("question", ["วิธีทำต้มยำกุ้งให้อร่อย", "ราคาทองคำวันนี้เท่าไหร่"])
+def test_out_of_scope_is_not_found(engine, question):
+    answer = engine.answer(question)
+    assert not answer.found and answer.text == "" and answer.confidence < 0.5
+
+
+def test_scores_and_timings_are_reported(engine):
+    answer = engine.answer(DBD_2020, k=3)
+    assert len(answer.hits) == 3
+    assert all(h.score >= h.dense for h in answer.hits)
+    assert [h.score for h in answer.hits] == sorted((h.score for h in answer.hits), reverse=True)
+    assert {"embed", "dense", "lexical", "fusion", "total"} <= set(answer.timings_ms)
+
+
+def test_info_describes_the_corpus(engine):
+    info = engine.info()
+    assert info.articles >= 3 and info.chunks >= info.articles
+    assert 2020 in info.years
+
+
+def test_rebuild_embeds_only_what_changed(settings, embedder, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(settings.corpus_dir, corpus)
+    articles, _ = load_articles(corpus)
+    first = build_index(articles, embedder, tmp_path / "idx")
+    assert first.reused == 0 and first.embedded == first.chunks
+    victim = sorted(corpus.glob("*.md"))[0]
+    victim.write_text(
+        victim.read_text(encoding="utf-8") + "\nย่อหน้าใหม่ที่เพิ่มเข้ามา\n", encoding="utf-8"
+    )
+    (sorted(corpus.glob("*.md"))[1]).unlink()
+    articles, _ = load_articles(corpus)
+    second = build_index(articles, embedder, tmp_path / "idx")
+    assert second.embedded == 1
+    assert second.reused == second.chunks - 1
+    assert len(second.changed) == 1 and len(second.removed) == 1 and second.added == []
+
+
+def test_index_of_another_model_is_refused(settings, embedder, engine):
+    other = Embedder(embedder.model, "someone/else")
+    with pytest.raises(IndexError_, match="built with model"):
+        Engine.open(settings, embedder=other)

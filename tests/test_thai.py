@@ -1,0 +1,27 @@
+from index import thai
+
+
+def test_normalize_strips_invisible_and_maps_thai_digits():
+    assert thai.normalize("ปี\u200b ๒๕๖๓") == "ปี 2563"
+
+
+def test_tokens_match_buddhist_and_christian_years():
+    assert "2020" in thai.tokens("ปี 2563") and "2020" in thai.tokens("ปี ๒๕๖๓")
+    assert thai.tokens("ปี 2563")[-1] == thai.tokens("ปี 2020")[-1]
+
+
+def test_tokens_keep_domain_abbreviations_whole():
+    assert "สพร." in thai.tokens("จัดโดยสพร.")
+    assert thai.tokens("กรมพัฒนาธุรกิจการค้า") == ["กรม", "พัฒนา", "ธุรกิจ", "การค้า"]
+
+
+def test_sentence_spans_point_into_the_text_and_never_cross_lines():
+    text = "ย่อหน้าแรก มีสองประโยค. ประโยคที่สอง\n\nย่อหน้าที่สอง ๑๒๓ คำ"
+    spans = thai.sentence_spans(text)
+    assert spans, "no sentences"
+    for start, end in spans:
+        piece = text[start:end]
+        assert piece == piece.strip() and piece
+        assert "\n" not in piece
+    covered = "".join(text[a:b] for a, b in spans).replace(" ", "")
+    assert covered == text.replace(" ", "").replace("\n", "")
