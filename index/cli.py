@@ -13,6 +13,7 @@ from pathlib import Path
 from .answer import Answer
 from .corpus import CorpusError
 from .e5model import ModelError
+from .ingest import FORMATS
 from .settings import Settings, SettingsError
 from .store import IndexError_
 
@@ -160,6 +161,26 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_corpus_check(args) -> int:
+    from .coverage import check
+
+    settings = _settings(args)
+    report = check(settings.corpus_dir, Path(args.dossier) if args.dossier else None)
+    print("\n".join(report.lines()))
+    return 1 if report.problems else 0
+
+
+def cmd_ingest(args) -> int:
+    import datetime as dt
+
+    from .ingest import ingest
+
+    date = dt.date.fromisoformat(args.date) if args.date else None
+    report = ingest(args.paths, args.format, Path(args.out), args.force, url=args.url, date=date)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(prog="dgbot", description="Thai Q&A about the DG Awards")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +201,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--corpus", help="corpus folder (default DGBOT_CORPUS_DIR or ./corpus)")
     p.add_argument("--index", help="index folder (default DGBOT_INDEX_DIR)")
     p.add_argument("--skip-bad", action="store_true", help="build from the good files only")
+    corpus = sub.add_parser("corpus", help="the article corpus").add_subparsers(
+        dest="what", required=True
+    )
+    p = add("check", cmd_corpus_check, "validate the corpus and show what it covers", corpus)
+    p.add_argument("--corpus", help="corpus folder (default DGBOT_CORPUS_DIR or ./corpus)")
+    p.add_argument("--dossier", help="fact dossier whose [ids] the articles should cover")
+    p = add(
+        "ingest", cmd_ingest, "turn raw articles (text, html, thaigov, jsonl) into corpus files"
+    )
+    p.add_argument("paths", nargs="+", help="files to ingest (.txt, .html, .jsonl, .jsonl.gz)")
+    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--out", default="corpus", help="corpus folder to write into")
+    p.add_argument("--force", action="store_true", help="replace corpus files that differ")
+    p.add_argument("--url", default="", help="source URL for a page that states none")
+    p.add_argument("--date", help="YYYY-MM-DD for a page that states no date")
     p = add("ask", cmd_ask, "answer a question")
     p.add_argument("question", nargs="?")
     p.add_argument("-k", type=int, help="passages to return (default DGBOT_TOP_K, 5)")
