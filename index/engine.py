@@ -50,12 +50,14 @@ class Engine:
             build_index(articles, embedder, folder, ChunkParams())
         return cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
 
-    def search(self, question: str, k: int = 5) -> SearchResult:
-        return self.searcher.search(question, k)
+    def search(self, question: str, k: int = 5, reference_year: int | None = None) -> SearchResult:
+        return self.searcher.search(question, k, reference_year)
 
-    def answer(self, question: str, k: int = 5) -> Answer:
+    def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
+        """``reference_year`` (e.g. the year of the article a follow-up is about) resolves
+        "ปีที่แล้ว"-style years; without it they are left as written."""
         started = time.perf_counter()
-        result = self.search(question, k)
+        result = self.search(question, k, reference_year)
         answer = make_answer(question, result.hits, self.threshold)
         answer.timings_ms = {
             **result.timings_ms,

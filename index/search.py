@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import thai
 from .chunking import Chunk
 from .embedder import Embedder
+from .query import understand
 from .store import IndexError_, StoredIndex
 
 
@@ -47,7 +47,8 @@ class Searcher:
             )
         self.index, self.embedder, self.fusion = index, embedder, fusion
 
-    def search(self, query: str, k: int = 5) -> SearchResult:
+    def search(self, query: str, k: int = 5, reference_year: int | None = None) -> SearchResult:
+        """Top ``k`` chunks; ``reference_year`` resolves "ปีที่แล้ว"-style years in the question."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -60,12 +61,14 @@ class Searcher:
         n = self.index.dense.ntotal
         if n == 0 or not query.strip():
             return SearchResult([], timings)
-        qvec = self.embedder.encode_queries([thai.normalize(query)])
+        understood = understand(query, reference_year)
+        lap("understand")
+        qvec = self.embedder.encode_queries([understood.dense_text])
         lap("embed")
         depth = min(n, max(self.fusion.candidates, k))
         dense_scores, dense_ids = self.index.dense.search(qvec, depth)
         lap("dense")
-        lex = self.index.lexical.scores(thai.tokens(query))
+        lex = self.index.lexical.scores(list(understood.tokens))
         lap("lexical")
         hits = self._fuse(qvec[0], dense_ids[0], dense_scores[0], lex, depth, k)
         lap("fusion")

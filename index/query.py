@@ -1,0 +1,76 @@
+"""Reading a citizen's question: abbreviations and synonyms, Buddhist/Christian-era years.
+
+The expansion rules live in ``data/synonyms.txt`` so staff can extend them without code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from . import thai
+
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_RELATIVE = {"ปีที่แล้ว": -1, "ปีก่อน": -1, "ปีนี้": 0, "ปีหน้า": 1, "last year": -1, "this year": 0}
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str  # as the user wrote it
+    dense_text: str  # with canonical names and the other era's year appended
+    tokens: tuple[str, ...]  # BM25 words, expansions included
+
+
+@lru_cache(maxsize=1)
+def synonym_groups() -> tuple[tuple[str, ...], ...]:
+    text = resources.files("index").joinpath("data/synonyms.txt").read_text(encoding="utf-8")
+    groups = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            groups.append(tuple(p.strip() for p in line.split("|") if p.strip()))
+    return tuple(groups)
+
+
+def _contains(haystack: str, alias: str) -> bool:
+    """Latin aliases match as whole words (so "PM" is not found in "SPAM"); Thai ones anywhere."""
+    if alias.isascii():
+        return re.search(rf"(?<![a-z]){re.escape(alias.lower())}(?![a-z])", haystack) is not None
+    return thai.normalize(alias).lower() in haystack
+
+
+def expansions(question: str) -> list[str]:
+    """Canonical names of every group the question mentions but does not spell out."""
+    key = thai.normalize(question).lower()
+    out = []
+    for canonical, *aliases in synonym_groups():
+        if not _contains(key, canonical) and any(_contains(key, a) for a in aliases):
+            out.append(canonical)
+    return out
+
+
+def year_twins(question: str, reference_year: int | None = None) -> list[str]:
+    """The other era's form of each year (2563 → 2020, 2020 → 2563); relative years resolved
+    against ``reference_year`` (Christian era) when one is given, else left alone."""
+    key = thai.normalize(question).lower()
+    twins = []
+    for match in _YEAR.finditer(key):
+        year = int(match.group(1))
+        if 2443 <= year <= 2643:
+            twins.append(str(year - thai.BE_OFFSET))
+        elif 1900 <= year <= 2100:
+            twins.append(str(year + thai.BE_OFFSET))
+    if reference_year is not None:
+        for phrase, delta in _RELATIVE.items():
+            if phrase in key:
+                ce = reference_year + delta
+                twins += [str(ce + thai.BE_OFFSET), str(ce)]
+    return list(dict.fromkeys(twins))
+
+
+def understand(question: str, reference_year: int | None = None) -> Query:
+    extra = expansions(question) + year_twins(question, reference_year)
+    dense = f"{question} ({', '.join(extra)})" if extra else question
+    tokens = thai.tokens(question) + [t for e in extra for t in thai.tokens(e)]
+    return Query(question, thai.normalize(dense), tuple(tokens))
