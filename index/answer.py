@@ -6,7 +6,9 @@ import math
 from dataclasses import dataclass, field
 
 from . import thai
-from .search import Hit
+from .search import Hit, SearchResult
+
+MIN_SENTENCE_CHARS = 60  # crfcut cuts Thai at spaces; a shorter "sentence" is usually a fragment
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,7 @@ class Threshold:
     confidence so 0.5 sits exactly on the threshold.
     """
 
-    min_score: float = 0.80
+    min_score: float = 1.719
     scale: float = 0.03
 
 
@@ -47,18 +49,26 @@ def best_sentence(question: str, passage: str) -> str:
         score = sum(len(t) for t in shared)
         if score > best_score:
             best, best_score = (start, end), score
-    return passage[best[0] : best[1]].strip()
+    start, end = best
+    following = [span for span in spans if span[0] >= end]
+    while end - start < MIN_SENTENCE_CHARS and following:
+        end = following.pop(0)[1]
+    return passage[start:end].strip()
 
 
 def confidence(score: float, threshold: Threshold) -> float:
     return 1.0 / (1.0 + math.exp(-(score - threshold.min_score) / threshold.scale))
 
 
-def make_answer(question: str, hits: list[Hit], threshold: Threshold) -> Answer:
-    if not hits:
+def make_answer(question: str, result: SearchResult, threshold: Threshold) -> Answer:
+    hits, best = result.hits, result.best
+    if best is None:
         return Answer(question, False, "", "", 0.0, hits)
+    conf = confidence(best.score, threshold)
+    # A passage about another year than the one asked is not an answer, however close it is.
+    if not best.year_ok:
+        conf = min(conf, 0.2)
+    found = best.year_ok and best.score >= threshold.min_score
     top = hits[0]
-    conf = confidence(top.score, threshold)
-    found = top.score >= threshold.min_score
     sentence = best_sentence(question, top.chunk.text) if found else ""
     return Answer(question, found, top.chunk.text if found else "", sentence, round(conf, 4), hits)

@@ -14,7 +14,7 @@ from .chunking import Chunk, ChunkParams, chunk_article
 from .corpus import Article, CorpusError, corpus_hash, load_corpus
 from .embedder import Embedder
 from .lexical import Lexical
-from .store import IndexError_, Manifest, open_index, write_index
+from .store import ArticleLevel, IndexError_, Manifest, open_index, write_index
 
 
 @dataclass
@@ -56,6 +56,16 @@ def _previous_vectors(index_dir: Path, model_id: str) -> tuple[dict[str, np.ndar
     return dict(zip(keys, vectors, strict=True)), old.manifest.articles
 
 
+def article_vectors(chunks: list[Chunk], vectors: np.ndarray, article_ids: list[str]) -> np.ndarray:
+    """An article's vector is the normalised mean of its chunks' vectors: the whole topic,
+    at no extra embedding cost (citizens' questions often match an article, not a sentence)."""
+    row = {aid: i for i, aid in enumerate(article_ids)}
+    out = np.zeros((len(article_ids), vectors.shape[1]), dtype=np.float32)
+    np.add.at(out, np.array([row[c.article_id] for c in chunks], dtype=np.int64), vectors)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norms, out=out, where=norms > 0)
+
+
 def build_chunks(articles: list[Article], params: ChunkParams) -> list[Chunk]:
     return [chunk for article in articles for chunk in chunk_article(article, params)]
 
@@ -82,6 +92,10 @@ def build_index(
             vectors[i] = cache[key]
     lexical = Lexical.build([thai.tokens(c.embed_text()) for c in chunks])
     fingerprints = {a.id: a.fingerprint() for a in articles}
+    article_level = ArticleLevel(
+        article_vectors(chunks, vectors, list(fingerprints)),
+        Lexical.build([thai.tokens(f"{a.title}\n{a.body}") for a in articles]),
+    )
     manifest = Manifest(
         model_id=embedder.model_id,
         dim=embedder.dim,
@@ -91,7 +105,7 @@ def build_index(
         chunk_count=len(chunks),
         extra=extra or {},
     )
-    path = write_index(index_dir, manifest, chunks, vectors, lexical)
+    path = write_index(index_dir, manifest, chunks, vectors, lexical, article_level)
     return BuildReport(
         articles=len(articles),
         chunks=len(chunks),

@@ -58,7 +58,7 @@ class Engine:
         "ปีที่แล้ว"-style years; without it they are left as written."""
         started = time.perf_counter()
         result = self.search(question, k, reference_year)
-        answer = make_answer(question, result.hits, self.threshold)
+        answer = make_answer(question, result, self.threshold)
         answer.timings_ms = {
             **result.timings_ms,
             "total": round((time.perf_counter() - started) * 1000, 2),

@@ -14,6 +14,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 class Lexical:
     def __init__(self, bm25: bm25s.BM25):
         self.bm25 = bm25
+        self._best = _best_per_word(bm25)
 
     @classmethod
     def build(cls, token_lists: list[list[str]]) -> Lexical:
@@ -28,11 +29,36 @@ class Lexical:
     def load(cls, folder: Path) -> Lexical:
         return cls(bm25s.BM25.load(str(folder), show_progress=False))
 
-    def scores(self, query_tokens: list[str]) -> np.ndarray:
-        """BM25 of every chunk; tokens the index never saw are simply absent."""
+    def _known(self, query_tokens: list[str]) -> list[str]:
         vocab = self.bm25.vocab_dict
-        known = [t for t in dict.fromkeys(query_tokens) if t in vocab]
-        n_docs = int(self.bm25.scores["num_docs"])
+        return [t for t in dict.fromkeys(query_tokens) if t in vocab]
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 of every document; tokens the index never saw are simply absent."""
+        known = self._known(query_tokens)
         if not known:
-            return np.zeros(n_docs, dtype=np.float32)
+            return np.zeros(int(self.bm25.scores["num_docs"]), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    def attainable(self, query_tokens: list[str]) -> float:
+        """The most BM25 these words could earn, each at its best document.
+
+        A word the corpus never uses counts as the rarest possible word that is missing, so a
+        question made mostly of unknown words keeps a small lexical share: dividing by this
+        instead of by the best actual score keeps a weak match weak.
+        """
+        vocab = self.bm25.vocab_dict
+        words = list(dict.fromkeys(query_tokens))
+        unknown = sum(t not in vocab for t in words)
+        known = sum(float(self._best[vocab[t]]) for t in words if t in vocab)
+        return known + unknown * float(self._best.max(initial=0.0))
+
+
+def _best_per_word(bm25: bm25s.BM25) -> np.ndarray:
+    """Highest score each vocabulary word gives any document (the index is word-major CSC)."""
+    data, indptr = bm25.scores["data"], bm25.scores["indptr"]
+    best = np.zeros(len(indptr) - 1, dtype=np.float32)
+    filled = np.diff(indptr) > 0
+    if filled.any():
+        best[filled] = np.maximum.reduceat(data, indptr[:-1][filled])
+    return best

@@ -13,6 +13,8 @@ from importlib import resources
 from . import thai
 
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+# "ปี 64", "พ.ศ. 66": people drop the "25" of a Buddhist-era year when chatting.
+_SHORT_BE = re.compile(r"(?:ปี|พ\.?ศ\.?)\s*(\d{2})(?![\d.,:/])")
 _RELATIVE = {"ปีที่แล้ว": -1, "ปีก่อน": -1, "ปีนี้": 0, "ปีหน้า": 1, "last year": -1, "this year": 0}
 
 
@@ -21,6 +23,7 @@ class Query:
     text: str  # as the user wrote it
     dense_text: str  # with canonical names and the other era's year appended
     tokens: tuple[str, ...]  # BM25 words, expansions included
+    years: frozenset[str] = frozenset()  # Christian-era years the question asks about
 
 
 @lru_cache(maxsize=1)
@@ -69,8 +72,23 @@ def year_twins(question: str, reference_year: int | None = None) -> list[str]:
     return list(dict.fromkeys(twins))
 
 
+def years_in(text: str) -> frozenset[str]:
+    """Christian-era years written in ``text`` in either era (2563 and 2020 both give 2020)."""
+    found = (thai.canonical_year(m.group(1)) for m in _YEAR.finditer(thai.normalize(text)))
+    return frozenset(y for y in found if 1900 <= int(y) <= 2100)
+
+
+def expand_short_years(question: str) -> str:
+    """"ปี 64" → "ปี 2564" (only after ปี/พ.ศ., so "อายุ 64 ปี" stays as written)."""
+    return _SHORT_BE.sub(lambda m: m.group(0)[: -2] + "25" + m.group(1), thai.normalize(question))
+
+
 def understand(question: str, reference_year: int | None = None) -> Query:
-    extra = expansions(question) + year_twins(question, reference_year)
+    question = expand_short_years(question)
+    twins = year_twins(question, reference_year)
+    extra = expansions(question) + twins
     dense = f"{question} ({', '.join(extra)})" if extra else question
     tokens = thai.tokens(question) + [t for e in extra for t in thai.tokens(e)]
-    return Query(question, thai.normalize(dense), tuple(tokens))
+    return Query(
+        question, thai.normalize(dense), tuple(tokens), years_in(f"{question} {' '.join(twins)}")
+    )

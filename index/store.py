@@ -27,6 +27,8 @@ MANIFEST = "manifest.json"
 DENSE = "dense.faiss"
 CHUNKS = "chunks.jsonl"
 LEXICAL = "lexical"
+ARTICLE_VECTORS = "articles.npy"
+ARTICLE_LEXICAL = "lexical-articles"
 
 
 class IndexError_(RuntimeError):
@@ -50,12 +52,25 @@ class Manifest:
 
 
 @dataclass
+class ArticleLevel:
+    """Whole-article signals: a vector and BM25 per article, in ``Manifest.articles`` order."""
+
+    vectors: np.ndarray
+    lexical: Lexical
+
+
+@dataclass
 class StoredIndex:
     folder: Path
     manifest: Manifest
     chunks: list[Chunk]
     dense: faiss.Index
     lexical: Lexical
+    articles: ArticleLevel
+
+    def __post_init__(self) -> None:
+        row = {aid: i for i, aid in enumerate(self.manifest.articles)}
+        self.chunk_article = np.array([row[c.article_id] for c in self.chunks], dtype=np.int64)
 
     def vectors(self) -> np.ndarray:
         """All chunk vectors, in chunk order (for reuse by an incremental rebuild)."""
@@ -77,7 +92,12 @@ def _data_files(folder: Path) -> list[Path]:
 
 
 def write_index(
-    target: Path, manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray, lexical: Lexical
+    target: Path,
+    manifest: Manifest,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    lexical: Lexical,
+    articles: ArticleLevel,
 ) -> Path:
     """Write a complete index next to ``target`` and swap it in with renames."""
     target = Path(target)
@@ -92,6 +112,8 @@ def write_index(
             for chunk in chunks:
                 fh.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
         lexical.save(work / LEXICAL)
+        np.save(work / ARTICLE_VECTORS, np.ascontiguousarray(articles.vectors, dtype=np.float32))
+        articles.lexical.save(work / ARTICLE_LEXICAL)
         manifest.chunk_count = len(chunks)
         manifest.files = {str(p.relative_to(work)): _sha256(p) for p in _data_files(work)}
         (work / MANIFEST).write_text(
@@ -146,8 +168,16 @@ def open_index(folder: Path, verify: bool = True) -> StoredIndex:
         with open(folder / CHUNKS, encoding="utf-8") as fh:
             chunks = [Chunk(**json.loads(line)) for line in fh]
         lexical = Lexical.load(folder / LEXICAL)
+        article_level = ArticleLevel(
+            np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
+        )
     except Exception as exc:  # faiss raises RuntimeError, json ValueError, bm25s various
         raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
-    if dense.ntotal != len(chunks) or dense.d != manifest.dim:
-        raise IndexError_(f"{folder}: vectors and chunks disagree; rebuild the index")
-    return StoredIndex(folder, manifest, chunks, dense, lexical)
+    if (
+        dense.ntotal != len(chunks)
+        or dense.d != manifest.dim
+        or article_level.vectors.shape != (len(manifest.articles), manifest.dim)
+        or {c.article_id for c in chunks} - set(manifest.articles)
+    ):
+        raise IndexError_(f"{folder}: vectors, chunks and articles disagree; rebuild the index")
+    return StoredIndex(folder, manifest, chunks, dense, lexical, article_level)

@@ -78,6 +78,28 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_ABBREVIATION_END = re.compile(
+    r"(?:^|[\s(])(?:[\u0e01-\u0e2e]{1,4}\.){1,3}$|(?:^|\s)[A-Za-z]{1,4}\.$"
+)
+
+
+def _glue(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Rejoin pieces the splitter cut inside parentheses or after an abbreviation.
+
+    Thai separates sentences with a space, so "ปี 2563 (ค.ศ. 2020)" looks like two sentences to
+    crfcut; a piece left with an open "(" or ending in "ค.ศ."/"สพร."/"ดร." continues.
+    """
+    out: list[tuple[int, int]] = []
+    for span in spans:
+        if out:
+            prev = text[out[-1][0] : out[-1][1]]
+            if prev.count("(") > prev.count(")") or _ABBREVIATION_END.search(prev):
+                out[-1] = (out[-1][0], span[1])
+                continue
+        out.append(span)
+    return out
+
+
 def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
     line = text[start:end]
     if not line.strip():
@@ -99,4 +121,4 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if rest:
         offset = line.find(rest, pos)
         spans.append((start + offset, start + offset + len(rest)))
-    return spans
+    return _glue(text, spans)

@@ -9,7 +9,7 @@ import pytest
 
 from index.chunking import Chunk
 from index.lexical import Lexical
-from index.store import IndexError_, Manifest, open_index, write_index
+from index.store import ArticleLevel, IndexError_, Manifest, open_index, write_index
 
 
 def _chunks(n):
@@ -25,7 +25,8 @@ def _write(folder, n=3, dim=4, model="m1"):
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     manifest = Manifest(model, dim, {"max_tokens": 64}, "h", {f"a{i}": "f" for i in range(n)}, n)
     lexical = Lexical.build([["ข้อความ", str(i)] for i in range(n)])
-    return write_index(folder, manifest, _chunks(n), vectors, lexical), vectors
+    articles = ArticleLevel(vectors.copy(), Lexical.build([["ข้อความ", str(i)] for i in range(n)]))
+    return write_index(folder, manifest, _chunks(n), vectors, lexical, articles), vectors
 
 
 def test_round_trip(tmp_path):
@@ -44,7 +45,7 @@ def test_rewrite_replaces_whole_index_and_leaves_no_temp_dirs(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["idx"]
 
 
-@pytest.mark.parametrize("victim", ["dense.faiss", "chunks.jsonl"])
+@pytest.mark.parametrize("victim", ["dense.faiss", "chunks.jsonl", "articles.npy"])
 def test_corrupt_file_is_refused_by_name(tmp_path, victim):
     folder, _ = _write(tmp_path / "idx")
     path = folder / victim
