@@ -53,6 +53,13 @@ class Settings:
     telegram_token: str = ""
     telegram_base_url: str = "https://api.telegram.org/bot"
     log_level: str = "INFO"
+    # The Telegram bot (bot/): webhook mode, per-user limits, follow-ups, feedback.
+    webhook_listen: str = "127.0.0.1"  # a reverse proxy in front terminates HTTPS
+    webhook_port: int = 8443
+    webhook_secret: str = ""  # empty: a random secret per run
+    user_rate_per_minute: int = 20  # questions per user per minute; 0 = no limit
+    followup_seconds: int = 300  # a short question this soon after an answer continues it
+    hash_salt: str = ""  # salts user-id hashes in feedback; empty: a random salt kept in cache_dir
 
     @property
     def index_path(self) -> Path:

@@ -1,0 +1,196 @@
+"""The Telegram application: handlers, defaults, start-up work, and logs that keep secrets.
+
+``build_application`` is the one way to assemble the bot, for ``dgbot serve`` and for the
+end-to-end tests alike; ``serve`` runs it by long polling or behind a webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import signal
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from index import Engine, Settings
+from index.settings import SettingsError
+
+from . import handlers, render, texts
+from .feedback import open_feedback
+from .services import KEY, Services
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a webhook secret
+REDACTED = "[REDACTED]"
+
+
+class Redactor(logging.Filter):
+    """Replace secrets in log records: httpx and PTB put the token in every request URL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def protect_logs(secret_values: Iterable[str]) -> None:
+    """Quiet the HTTP loggers and redact ``secret_values`` in whatever the handlers emit.
+
+    A filter on a logger does not see records propagated from its children, so the redactor
+    sits on the root handlers (or on logging's last-resort handler when there are none).
+    """
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    parts = [part for value in secret_values if value for part in (value, value.partition(":")[2])]
+    for handler in logging.getLogger().handlers or [logging.lastResort]:
+        if handler is None:
+            continue
+        redactor = next((f for f in handler.filters if isinstance(f, Redactor)), None)
+        if redactor is None:
+            redactor = Redactor()
+            handler.addFilter(redactor)
+        redactor.secrets.update(part for part in parts if part)
+
+
+def add_handlers(app: Application) -> None:
+    """Register every handler; order matters within a group (the first match wins)."""
+    fresh = filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("start", handlers.start, filters=fresh))
+    app.add_handler(CommandHandler("help", handlers.help_command, filters=fresh))
+    app.add_handler(CommandHandler("about", handlers.about, filters=fresh))
+    app.add_handler(CommandHandler("new", handlers.new_topic, filters=fresh))
+    app.add_handler(CommandHandler("ask", handlers.ask))  # an edited /ask is answered again
+    app.add_handler(
+        MessageHandler(fresh & filters.COMMAND & filters.ChatType.PRIVATE, handlers.help_command)
+    )
+    app.add_handler(MessageHandler(fresh & filters.TEXT & ~filters.COMMAND, handlers.question))
+    app.add_handler(
+        MessageHandler(
+            filters.UpdateType.EDITED_MESSAGE & filters.TEXT & ~filters.COMMAND,
+            handlers.edited_question,
+        )
+    )
+    app.add_handler(
+        MessageHandler(fresh & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text)
+    )
+    app.add_handler(CallbackQueryHandler(handlers.example_button, pattern=render.EXAMPLE_DATA))
+    app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=render.MORE_DATA))
+    app.add_handler(CallbackQueryHandler(handlers.vote_button, pattern=render.VOTE_DATA))
+    app.add_handler(CallbackQueryHandler(handlers.stale_button))
+    app.add_handler(InlineQueryHandler(handlers.inline_query))
+    app.add_error_handler(handlers.on_error)
+
+
+async def _post_init(app: Application) -> None:
+    """Load the engine once (unless the caller gave one) and publish the command menu."""
+    svc: Services = app.bot_data[KEY]
+    if svc.engine is None:
+        svc.engine = await asyncio.to_thread(Engine.open, svc.settings, build_if_missing=True)
+    info = svc.engine.info()
+    log.info("engine ready: %d articles, years %s", info.articles, render.years_text(info.years))
+    await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+
+
+async def _post_shutdown(app: Application) -> None:
+    app.bot_data[KEY].executor.shutdown(wait=True, cancel_futures=True)
+
+
+def build_application(settings: Settings, engine: Engine | None = None) -> Application:
+    """The whole bot; ``engine`` is loaded in post_init when not given (tests pass theirs)."""
+    protect_logs([settings.telegram_token])
+    app = (
+        ApplicationBuilder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_base_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .concurrent_updates(True)
+        .rate_limiter(AIORateLimiter(max_retries=2))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data[KEY] = Services(settings, open_feedback(settings), engine)
+    add_handlers(app)
+    return app
+
+
+def webhook_secret(settings: Settings) -> str:
+    """DGBOT_WEBHOOK_SECRET, checked the way Telegram checks it, or a fresh random one."""
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    if not _SECRET_TOKEN.fullmatch(secret):
+        raise SettingsError(
+            "DGBOT_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters)"
+        )
+    return secret
+
+
+def serve(
+    app: Application,
+    webhook_url: str | None = None,
+    stop_signals: Sequence[int] | None = STOP_SIGNALS,
+) -> None:
+    """Run until stopped: long polling, or a webhook at ``webhook_url`` (HTTPS, as Telegram
+    requires) served on DGBOT_WEBHOOK_LISTEN:DGBOT_WEBHOOK_PORT behind a reverse proxy."""
+    if webhook_url is None:
+        app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=stop_signals)
+        return
+    if not webhook_url.lower().startswith("https://"):
+        raise SettingsError(f"--webhook needs an https:// URL, got {webhook_url!r}")
+    settings: Settings = app.bot_data[KEY].settings
+    secret = webhook_secret(settings)
+    protect_logs([secret])
+    app.run_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=urlsplit(webhook_url).path.strip("/"),
+        webhook_url=webhook_url,
+        secret_token=secret,
+        allowed_updates=ALLOWED_UPDATES,
+        stop_signals=stop_signals,
+    )

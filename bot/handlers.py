@@ -1,0 +1,325 @@
+"""One function per kind of update, in the style of python-telegram-bot's own examples.
+
+Questions from every entry point (text, /ask, edits, example buttons) meet in
+``_answer_question``: rate limit, follow-up reading, the engine off the event loop, then the
+rendered answer with its buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from telegram import (
+    Bot,
+    Chat,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from index import Answer
+
+from . import render, texts
+from .feedback import Vote
+from .limits import Verdict
+from .send import send_html, typing
+from .services import services
+from .store import Stored
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000  # longer messages are answered from their first part
+INLINE_CACHE_SECONDS = 60
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def first_part(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
+    """The question in ``text`` (spaces tidied), cut at a word gap near ``limit``; was it cut?"""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text, False
+    cut = text.rfind(" ", limit // 2, limit + 1)
+    return text[: cut if cut > 0 else limit].strip(), True
+
+
+def _is_group(chat: Chat | None) -> bool:
+    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+def addressed_text(message: Message, bot: Bot) -> str | None:
+    """The text meant for the bot, its @mentions removed; None in a group when not addressed.
+
+    In groups the bot answers only when mentioned or replied to, never to side conversation.
+    """
+    kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    if message.text is not None:
+        text, entities = message.text, message.parse_entities(kinds)
+    else:
+        text, entities = message.caption or "", message.parse_caption_entities(kinds)
+    handle = f"@{bot.username}".lower()
+    ours = [
+        found
+        for entity, found in entities.items()
+        if found.lower() == handle or (entity.user is not None and entity.user.id == bot.id)
+    ]
+    for found in ours:
+        text = text.replace(found, " ")
+    replied = message.reply_to_message
+    to_bot = replied is not None and replied.from_user is not None
+    to_bot = to_bot and replied.from_user.id == bot.id
+    if _is_group(message.chat) and not (ours or to_bot):
+        return None
+    return text.strip()
+
+
+async def _reply(
+    update: Update, context: Context, markup: str, keyboard: InlineKeyboardMarkup | None = None
+) -> None:
+    """Answer in the update's chat; in groups as a reply, so it is clear whom it answers."""
+    message = update.effective_message
+    quote = message.message_id if message is not None and _is_group(update.effective_chat) else None
+    await send_html(
+        context.bot, update.effective_chat.id, markup, keyboard=keyboard, reply_to=quote
+    )
+
+
+async def _answer_question(
+    update: Update, context: Context, text: str, notes: Sequence[str] = ()
+) -> None:
+    question, cut = first_part(text)
+    if not question:
+        await _reply(update, context, render.help_html(context.bot.username))
+        return
+    svc = services(context)
+    verdict = svc.limiter.check(update.effective_user.id)
+    if verdict is not Verdict.ALLOW:
+        if verdict is Verdict.WARN:
+            await _reply(update, context, texts.RATE_LIMITED)
+        return
+    if cut:
+        notes = (*notes, texts.TRUNCATED.format(limit=MAX_QUESTION_CHARS))
+    chat_id = update.effective_chat.id
+    await typing(context.bot, chat_id)
+    reading = svc.conversations.read(chat_id, question)
+    if reading.merged:
+        notes = (texts.ASKED.format(question=reading.question), *notes)
+    answer = await svc.answer(reading.question, reading.reference_year)
+    if not answer.found:
+        svc.conversations.forget(chat_id)
+        html = render.not_found_html(question, notes)
+        await _reply(update, context, html, render.examples_keyboard())
+        return
+    svc.conversations.remember(chat_id, reading.question, _year(answer))
+    key = svc.answers.put(chat_id, answer)
+    keyboard = render.answer_keyboard(key, more=len(answer.hits) > 1)
+    await _reply(update, context, render.answer_html(answer, notes), keyboard)
+
+
+def _year(answer: Answer) -> int:
+    """The year of the article that answered: what "ปีที่แล้ว" means in a follow-up."""
+    return int(answer.hits[0].chunk.date[:4])
+
+
+async def _stored_for_button(update: Update, context: Context) -> tuple[str, Stored] | None:
+    """The answer a button belongs to; a forged or expired key gets a polite toast instead."""
+    query = update.callback_query
+    key = query.data.split(":")[1]
+    stored = services(context).answers.get(update.effective_chat.id, key)
+    if stored is None:
+        await query.answer(texts.EXPIRED)
+        return None
+    return key, stored
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def start(update: Update, context: Context) -> None:
+    """/start: what the bot knows and three questions to try."""
+    html = render.start_html(services(context).corpus())
+    await _reply(update, context, html, render.examples_keyboard())
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help, unknown commands and empty questions: how to ask."""
+    await _reply(update, context, render.help_html(context.bot.username))
+
+
+async def about(update: Update, context: Context) -> None:
+    """/about: where the answers come from and how they are found."""
+    await _reply(update, context, render.about_html(services(context).corpus()))
+
+
+async def new_topic(update: Update, context: Context) -> None:
+    """/new: the next question is not read as a follow-up."""
+    services(context).conversations.forget(update.effective_chat.id)
+    await _reply(update, context, texts.NEW_TOPIC)
+
+
+async def ask(update: Update, context: Context) -> None:
+    """/ask คำถาม: the way to ask in a group without mentioning the bot."""
+    question = " ".join(context.args or [])
+    if not question:
+        await _reply(update, context, texts.ASK_USAGE)
+        return
+    await _answer_question(update, context, question)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+async def question(update: Update, context: Context) -> None:
+    """A text message: a question, unless it is group chatter not meant for the bot."""
+    text = addressed_text(update.effective_message, context.bot)
+    if text is not None:
+        await _answer_question(update, context, text)
+
+
+async def edited_question(update: Update, context: Context) -> None:
+    """An edited question is answered again, saying so, since the first answer may be stale."""
+    text = addressed_text(update.effective_message, context.bot)
+    if text is not None:
+        await _answer_question(update, context, text, (texts.EDITED,))
+
+
+async def not_text(update: Update, context: Context) -> None:
+    """Stickers, photos, voice, files, locations: only typed questions can be answered."""
+    if addressed_text(update.effective_message, context.bot) is not None:
+        await _reply(update, context, texts.TEXT_ONLY)
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+async def example_button(update: Update, context: Context) -> None:
+    """An example question button asks its question."""
+    query = update.callback_query
+    number = int(query.data.split(":")[1])
+    if number >= len(texts.EXAMPLES):
+        await query.answer(texts.EXPIRED)
+        return
+    await query.answer()
+    example = texts.EXAMPLES[number]
+    await _answer_question(update, context, example, (texts.ASKED.format(question=example),))
+
+
+async def more_button(update: Update, context: Context) -> None:
+    """The "แหล่งข้อมูลเพิ่มเติม" button: the next passages and their sources, once."""
+    found = await _stored_for_button(update, context)
+    if found is None:
+        return
+    key, stored = found
+    query = update.callback_query
+    extra = render.more_html(stored.answer)
+    if extra is None or stored.more_shown:
+        await query.answer(texts.NO_MORE if extra is None else texts.MORE_SHOWN)
+        return
+    stored.more_shown = True
+    await query.answer()
+    await send_html(context.bot, update.effective_chat.id, extra, reply_to=query.message.message_id)
+    try:
+        await query.edit_message_reply_markup(render.answer_keyboard(key, more=False))
+    except BadRequest as exc:  # e.g. "message is not modified" after a double tap
+        log.debug("could not drop the more-sources button: %s", exc)
+
+
+async def vote_button(update: Update, context: Context) -> None:
+    """👍/👎: recorded once per user and answer; a second tap is thanked, not counted."""
+    found = await _stored_for_button(update, context)
+    if found is None:
+        return
+    _, stored = found
+    query = update.callback_query
+    user_id = query.from_user.id
+    if user_id in stored.voters:
+        await query.answer(texts.VOTE_ALREADY)
+        return
+    stored.voters.add(user_id)
+    vote = Vote(
+        user_id=user_id,
+        helpful=query.data.endswith(f":{render.UP}"),
+        question=stored.answer.question,
+        article_id=stored.answer.hits[0].chunk.article_id,
+        confidence=stored.answer.confidence,
+        chat_type=update.effective_chat.type,
+    )
+    await asyncio.to_thread(services(context).feedback.record, vote)
+    await query.answer(texts.VOTE_THANKS)
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """Callback data no handler knows (old versions, forgery): a toast, never an error."""
+    await update.callback_query.answer(texts.EXPIRED)
+
+
+# --------------------------------------------------------------------------- inline mode
+
+
+def _inline_results(answer: Answer) -> list[InlineQueryResultArticle]:
+    """The answer first, then the other passages, each message carrying its source."""
+    asked = (texts.ASKED.format(question=answer.question),)
+    first = render.answer_html(answer, asked)
+    results = []
+    for n, hit in enumerate(answer.hits):
+        chunk = hit.chunk
+        markup = first if n == 0 else render.hit_html(chunk)
+        results.append(
+            InlineQueryResultArticle(
+                id=str(n),
+                title=(render.answer_line(answer) if n == 0 else chunk.title)[:100],
+                description=f"{chunk.title} · {render.thai_date(chunk.date)}"[:200],
+                input_message_content=InputTextMessageContent(
+                    render.split_html(markup)[0], parse_mode=ParseMode.HTML
+                ),
+                url=chunk.url,
+            )
+        )
+    return results
+
+
+async def inline_query(update: Update, context: Context) -> None:
+    """@bot คำถาม from any chat: answers to pick from, each with its source."""
+    query = update.inline_query
+    text, _ = first_part(query.query)
+    if not text:
+        await query.answer([], cache_time=INLINE_CACHE_SECONDS)
+        return
+    svc = services(context)
+    if svc.inline_limiter.check(query.from_user.id) is not Verdict.ALLOW:
+        button = InlineQueryResultsButton(texts.INLINE_LIMITED, start_parameter="limited")
+        await query.answer([], cache_time=0, button=button)
+        return
+    answer = await svc.answer(text)
+    if not answer.found:
+        button = InlineQueryResultsButton(texts.INLINE_NOT_FOUND, start_parameter="help")
+        await query.answer([], cache_time=INLINE_CACHE_SECONDS, button=button)
+        return
+    await query.answer(_inline_results(answer), cache_time=INLINE_CACHE_SECONDS)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log every failure; tell a private-chat user something went wrong instead of silence."""
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type == ChatType.PRIVATE:
+        try:
+            await context.bot.send_message(update.effective_chat.id, texts.ERROR)
+        except TelegramError as exc:
+            log.warning("could not report the error to the user: %s", exc)

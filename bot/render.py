@@ -1,0 +1,249 @@
+"""Answers as Telegram HTML: escaped, within Telegram's limits, with short callback data.
+
+Everything that comes from the corpus or from a user goes through ``html.escape`` here and
+nowhere else, so no other module has to think about markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from index import Answer, Chunk, CorpusInfo
+
+from . import texts
+
+MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the message text
+CALLBACK_LIMIT = 64  # bytes of callback_data
+HEDGE_BELOW = 0.7  # confidence under which a found answer is worded as "the closest we have"
+MIN_SENTENCE_CHARS = 40  # a shorter "sentence" is a fragment; its whole passage says more
+BE_OFFSET = 543
+THAI_MONTHS = (
+    "มกราคม",
+    "กุมภาพันธ์",
+    "มีนาคม",
+    "เมษายน",
+    "พฤษภาคม",
+    "มิถุนายน",
+    "กรกฎาคม",
+    "สิงหาคม",
+    "กันยายน",
+    "ตุลาคม",
+    "พฤศจิกายน",
+    "ธันวาคม",
+)
+
+EXAMPLE, MORE, VOTE = "x", "m", "v"
+UP, DOWN = "u", "d"
+EXAMPLE_DATA = re.compile(rf"^{EXAMPLE}:\d{{1,2}}$")
+MORE_DATA = re.compile(rf"^{MORE}:[\w-]{{1,16}}$")
+VOTE_DATA = re.compile(rf"^{VOTE}:[\w-]{{1,16}}:[{UP}{DOWN}]$")
+
+
+def esc(text: str) -> str:
+    """Escape text for Telegram HTML (quotes too, so it is safe inside attributes)."""
+    return html.escape(text, quote=True)
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units (an emoji counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+# --------------------------------------------------------------------------- dates and years
+
+
+def thai_date(iso: str) -> str:
+    """``2020-12-03`` → ``3 ธันวาคม 2563``: the way Thai readers write dates (Buddhist era)."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", iso)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return iso
+    year, month, day = (int(part) for part in match.groups())
+    return f"{day} {THAI_MONTHS[month - 1]} {year + BE_OFFSET}"
+
+
+def years_text(years: Iterable[int]) -> str:
+    """Christian-era years as Buddhist-era runs: (2017, 2018, 2019, 2021) → "2560–2562, 2564"."""
+    runs: list[list[int]] = []
+    for year in sorted(set(years)):
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return ", ".join(
+        f"{run[0] + BE_OFFSET}" if len(run) == 1 else f"{run[0] + BE_OFFSET}–{run[-1] + BE_OFFSET}"
+        for run in runs
+    )
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def source_html(chunk: Chunk) -> str:
+    return f"📰 {texts.SOURCE} {esc(chunk.title)}\n📅 {thai_date(chunk.date)}\n🔗 {esc(chunk.url)}"
+
+
+def hit_html(chunk: Chunk) -> str:
+    """A passage with where it comes from."""
+    return f"<blockquote>{esc(chunk.text)}</blockquote>\n{source_html(chunk)}"
+
+
+def notes_html(notes: Sequence[str]) -> str:
+    return "\n".join(f"<i>ℹ️ {esc(note)}</i>" for note in notes)
+
+
+def answer_line(answer: Answer) -> str:
+    """The answering sentence, or its whole passage when the sentence is only a fragment."""
+    sentence = answer.sentence.strip()
+    return sentence if len(sentence) >= MIN_SENTENCE_CHARS else answer.text.strip()
+
+
+def answer_html(answer: Answer, notes: Sequence[str] = ()) -> str:
+    """The answering sentence first, then its passage and source; only for found answers."""
+    if not answer.found or not answer.hits:
+        raise ValueError("answer_html needs a found answer; use not_found_html")
+    top = answer.hits[0].chunk
+    sentence = answer_line(answer)
+    head = f"<b>{esc(sentence)}</b>"
+    if answer.confidence < HEDGE_BELOW:
+        head += f"\n<i>({esc(texts.HEDGE)})</i>"
+    body = hit_html(top) if answer.text.strip() != sentence else source_html(top)
+    return "\n\n".join(part for part in (head, body, notes_html(notes)) if part)
+
+
+def more_html(answer: Answer) -> str | None:
+    """The passages after the first, each with its source; None when there are none."""
+    rest = answer.hits[1:]
+    if not rest:
+        return None
+    items = [f"<b>{n}.</b>\n{hit_html(hit.chunk)}" for n, hit in enumerate(rest, start=1)]
+    return "\n\n".join([f"<b>{esc(texts.MORE_TITLE)}</b>", *items])
+
+
+def not_found_html(question: str, notes: Sequence[str] = ()) -> str:
+    shown = question if len(question) <= 200 else question[:200] + "…"
+    text = texts.NOT_FOUND.format(question=esc(shown))
+    return "\n\n".join(part for part in (text, notes_html(notes)) if part)
+
+
+def start_html(info: CorpusInfo) -> str:
+    return texts.START.format(articles=info.articles, years=years_text(info.years))
+
+
+def help_html(username: str) -> str:
+    return texts.HELP.format(username=esc(username))
+
+
+def about_html(info: CorpusInfo) -> str:
+    return texts.ABOUT.format(
+        articles=info.articles,
+        first=thai_date(info.first_date),
+        last=thai_date(info.last_date),
+        built=thai_date(info.built_at[:10]),
+    )
+
+
+def plain_text(markup: str) -> str:
+    """What a Telegram-HTML message reads as without its formatting."""
+    return html.unescape(re.sub(r"<[^>]*>", "", markup))
+
+
+# --------------------------------------------------------------------------- splitting
+
+_MARKUP = re.compile(r"<(/?)([A-Za-z][\w-]*)[^>]*>|&(?:#\d+|#x[0-9A-Fa-f]+|\w+);")
+
+
+@dataclass(frozen=True)
+class _Cut:
+    pos: int
+    priority: int  # 2 after a line break, 1 after a space (a Thai sentence end), 0 elsewhere
+    open_tags: tuple[tuple[str, str], ...]  # (name, start tag) still open at pos
+
+
+def _cuts(markup: str) -> list[_Cut]:
+    """Every place a message may end: never inside a tag or an entity like ``&amp;``."""
+    cuts, stack, i = [], [], 0
+    while i < len(markup):
+        token = _MARKUP.match(markup, i)
+        if token is None:
+            i += 1
+        else:
+            closing, name = token.group(1), token.group(2)
+            if name and closing:
+                if stack and stack[-1][0] == name.lower():
+                    stack.pop()
+            elif name:
+                stack.append((name.lower(), token.group()))
+            i = token.end()
+        before = markup[i - 1]
+        priority = 2 if before == "\n" else 1 if before.isspace() else 0
+        cuts.append(_Cut(i, priority, tuple(stack)))
+    return cuts
+
+
+def split_html(markup: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cut a message into parts of at most ``limit``, at line breaks or sentence ends if any.
+
+    Tags open at a cut are closed at the end of one part and reopened at the start of the next,
+    so every part is valid HTML on its own.
+    """
+    prefix = [0]
+    for char in markup:
+        prefix.append(prefix[-1] + utf16_len(char))
+    cuts = _cuts(markup)
+    parts: list[str] = []
+    start, reopen = 0, ()
+    while True:
+        head = "".join(tag for _, tag in reopen)
+        if utf16_len(head) + prefix[-1] - prefix[start] <= limit:
+            parts.append(head + markup[start:])
+            return [part for part in parts if plain_text(part).strip()]
+        best: tuple[tuple[int, int], _Cut] | None = None
+        for cut in cuts:
+            if cut.pos <= start:
+                continue
+            closers = "".join(f"</{name}>" for name, _ in reversed(cut.open_tags))
+            size = utf16_len(head + closers) + prefix[cut.pos] - prefix[start]
+            if size > limit:
+                break
+            key = (cut.priority if size >= limit // 2 else -1, cut.pos)
+            if best is None or key > best[0]:
+                best = key, cut
+        chosen = best[1] if best else next(c for c in cuts if c.pos > start)
+        closers = "".join(f"</{name}>" for name, _ in reversed(chosen.open_tags))
+        parts.append(head + markup[start : chosen.pos] + closers)
+        start, reopen = chosen.pos, chosen.open_tags
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+def callback_data(kind: str, *parts: str) -> str:
+    data = ":".join((kind, *parts))
+    if len(data.encode()) > CALLBACK_LIMIT:
+        raise ValueError(f"callback data over {CALLBACK_LIMIT} bytes: {data!r}")
+    return data
+
+
+def examples_keyboard() -> InlineKeyboardMarkup:
+    """The example questions; a button carries only its index, the question stays here."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(question, callback_data=callback_data(EXAMPLE, str(n)))]
+            for n, question in enumerate(texts.EXAMPLES)
+        ]
+    )
+
+
+def answer_keyboard(key: str, more: bool) -> InlineKeyboardMarkup:
+    """👍/👎 and, while there are further passages to show, "more sources"."""
+    votes = [
+        InlineKeyboardButton("👍", callback_data=callback_data(VOTE, key, UP)),
+        InlineKeyboardButton("👎", callback_data=callback_data(VOTE, key, DOWN)),
+    ]
+    rows = [[InlineKeyboardButton(texts.MORE_BUTTON, callback_data=callback_data(MORE, key))]]
+    return InlineKeyboardMarkup([*rows, votes] if more else [votes])

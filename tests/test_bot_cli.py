@@ -1,0 +1,68 @@
+"""``dgbot serve``: the subcommand exists and fails helpfully without a token."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.fake_telegram import FakeTelegram
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_serve_without_a_token_is_one_clear_line(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DGBOT_")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=tmp_path,  # no .env here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("dgbot: error: DGBOT_TELEGRAM_TOKEN is not set")
+    assert "dgbot chat" in line and "Traceback" not in done.stderr
+
+
+def test_serve_is_added_to_the_engine_commands(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--webhook URL" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "serve" in out and "ask" in out and "chat" in out
+
+
+def test_a_plain_http_webhook_is_refused(monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DGBOT_TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("DGBOT_CACHE_DIR", str(tmp_path))
+    assert main(["serve", "--webhook", "http://bot.example/hook"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "dgbot: error: --webhook needs an https:// URL, got 'http://bot.example/hook'"
+    )
+
+
+def test_a_rejected_token_is_one_clear_line(monkeypatch, tmp_path, capsys) -> None:
+    asyncio.set_event_loop(asyncio.new_event_loop())  # run_polling uses it, then closes it
+    try:
+        with FakeTelegram() as tg:
+            monkeypatch.chdir(tmp_path)
+            monkeypatch.setenv("DGBOT_TELEGRAM_TOKEN", "999:not-the-configured-token")
+            monkeypatch.setenv("DGBOT_TELEGRAM_BASE_URL", tg.base_url)
+            monkeypatch.setenv("DGBOT_CACHE_DIR", str(tmp_path))
+            assert main(["serve"]) == 1
+    finally:
+        asyncio.set_event_loop(None)  # no closed loop left behind for later tests
+    err = capsys.readouterr().err
+    assert err == "dgbot: error: Telegram rejected DGBOT_TELEGRAM_TOKEN; check it\n"

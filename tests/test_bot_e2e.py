@@ -1,0 +1,334 @@
+"""The bot end to end: the real Application from ``build_application``, run by ``serve`` (long
+polling or webhook) against the fake Telegram server, answering from the real engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
+from telegram.ext import Application
+
+from bot import texts
+from bot.app import build_application, serve
+from index import Answer, CorpusInfo, Engine, Settings
+from tests.fake_telegram import JSON, FakeTelegram, parse_html
+
+CHAT = 4242
+GROUP = -1001234567890
+MEMBER = 7
+DBD_2020 = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563"
+OUT_OF_SCOPE = "สูตรต้มยำกุ้ง"
+WAIT = 30.0  # generous: the engine shares this machine's CPUs with everything else
+
+
+@pytest.fixture
+def tg() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
+    """The session's corpus and index; this test's own feedback folder and fake Telegram."""
+    return replace(
+        settings,
+        cache_dir=tmp_path,
+        index_dir=settings.index_path,
+        telegram_token=tg.token,
+        telegram_base_url=tg.base_url,
+        hash_salt="test-salt",
+    )
+
+
+@contextmanager
+def running(settings: Settings, engine: Engine, webhook_url: str | None = None) -> Iterator[None]:
+    """``serve`` in a thread with its own event loop, exactly as ``dgbot serve`` runs it."""
+    app: Application = build_application(settings, engine)
+    loop = asyncio.new_event_loop()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            serve(app, webhook_url, stop_signals=None)
+        except BaseException as exc:  # surfaced in the test thread below
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="dgbot-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT
+    while not app.running and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app.running, f"the bot did not start: {failures}"
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(app.stop_running)
+        thread.join(timeout=WAIT)
+        assert not thread.is_alive(), "the bot did not stop"
+        assert not failures, failures
+
+
+def reply(tg: FakeTelegram, chat_id: int = CHAT) -> JSON:
+    return tg.wait_for_message(chat_id, timeout=WAIT)
+
+
+def callback(message: JSON, prefix: str) -> str:
+    """The callback data of the message's button whose data starts with ``prefix``."""
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    return next(b["callback_data"] for row in rows for b in row if b["callback_data"][:2] == prefix)
+
+
+def lines(message: JSON, marker: str) -> list[str]:
+    return [line for line in message["text"].splitlines() if line.startswith(marker)]
+
+
+def assert_dbd_2020_answer(message: JSON) -> None:
+    """Found, bold answer first, and sourced from a 2020 article about the DBD, with its link."""
+    first = message["entities"][0]
+    assert first["type"] == "bold" and first["offset"] == 0
+    (title,) = lines(message, "📰")
+    (date,) = lines(message, "📅")
+    (link,) = lines(message, "🔗")
+    assert "กรมพัฒนาธุรกิจการค้า" in title
+    assert date.endswith("2563")
+    assert re.fullmatch(r"🔗 https://\S+", link)
+
+
+def test_start_greets_and_example_buttons_ask_themselves(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_command(CHAT, "start")
+        greeting = reply(tg)
+        info = engine.info()
+        assert greeting["text"].startswith("สวัสดี")
+        assert f"{info.articles} เรื่อง" in greeting["text"]
+        assert f"{info.years[0] + 543}–{info.years[-1] + 543}" in greeting["text"]
+        buttons = [row[0] for row in greeting["reply_markup"]["inline_keyboard"]]
+        assert [b["text"] for b in buttons] == list(texts.EXAMPLES)
+        tg.press_button(greeting, buttons[0]["callback_data"])
+        answer = reply(tg)
+        assert_dbd_2020_answer(answer)
+        assert texts.ASKED.format(question=texts.EXAMPLES[0]) in answer["text"]
+    commands = tg.wait_for("setMyCommands", timeout=1)["commands"]
+    assert [c["command"] for c in commands] == [name for name, _ in texts.COMMANDS]
+    assert tg.wait_for("sendChatAction", timeout=1)["action"] == "typing"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [DBD_2020, "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2020", "กรมพัฒน์ฯ ได้รับรางวัลอะไรในปี 2020"],
+    ids=["buddhist-era", "christian-era", "abbreviation"],
+)
+def test_question_is_answered_with_its_source(tg, bot_settings, engine, question) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, question)
+        answer = reply(tg)
+    assert_dbd_2020_answer(answer)
+    assert tg.calls_of("sendMessage")[0]["parse_mode"] == "HTML"
+
+
+def test_more_sources_button_replies_once_with_further_passages(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, DBD_2020)
+        answer = reply(tg)
+        tg.press_button(answer, callback(answer, "m:"))
+        more = reply(tg)
+        assert tg.wait_for("answerCallbackQuery", timeout=WAIT) is not None
+        assert more["text"].startswith(texts.MORE_TITLE)
+        assert more["reply_to_message"]["message_id"] == answer["message_id"]
+        assert len(lines(more, "🔗 https://")) == bot_settings.top_k - 1
+        tg.wait_for("editMessageReplyMarkup", timeout=WAIT)
+        now = tg.get_message(CHAT, answer["message_id"])
+        with pytest.raises(AssertionError, match="no button"):
+            tg.press_button(now, callback(answer, "m:"))
+
+
+def test_thumbs_up_is_recorded_once_without_the_user_id(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, DBD_2020)
+        answer = reply(tg)
+        up = callback(answer, "v:")
+        assert up.endswith(":u")
+        tg.press_button(answer, up)
+        assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.VOTE_THANKS
+        tg.press_button(answer, up)
+        assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.VOTE_ALREADY
+    (line,) = (bot_settings.cache_dir / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
+    vote = json.loads(line)
+    assert vote["helpful"] is True and vote["question"] == DBD_2020
+    assert vote["article_id"] and len(vote["user"]) == 32
+    assert str(CHAT) not in line
+
+
+def test_out_of_scope_question_is_not_answered(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, OUT_OF_SCOPE)
+        answer = reply(tg)
+    assert answer["text"].startswith("ขออภัย ไม่พบคำตอบ")
+    assert "🔗" not in answer["text"]
+    assert [row[0]["text"] for row in answer["reply_markup"]["inline_keyboard"]] == list(
+        texts.EXAMPLES
+    )
+
+
+def test_followup_reads_the_previous_question_until_new(tg, bot_settings, engine) -> None:
+    merged = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2564"
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, DBD_2020)
+        assert_dbd_2020_answer(reply(tg))
+        tg.send_text(CHAT, "แล้วปี 2564 ล่ะ")
+        followup = reply(tg)
+        assert texts.ASKED.format(question=merged) in followup["text"]
+        answered = followup["text"].split("📰")[0]  # the answer and its passage
+        assert "2564" in answered or "2021" in answered
+        tg.send_command(CHAT, "new")
+        assert reply(tg)["text"] == texts.NEW_TOPIC
+        tg.send_text(CHAT, "แล้วปี 2564 ล่ะ")
+        alone = reply(tg)
+    assert merged not in alone["text"]
+
+
+def test_edited_question_is_answered_again(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        asked = tg.send_text(CHAT, OUT_OF_SCOPE)
+        reply(tg)
+        tg.edit_text(asked, DBD_2020)
+        again = reply(tg)
+    assert_dbd_2020_answer(again)
+    assert texts.EDITED in again["text"]
+
+
+def test_non_text_messages_get_a_short_note(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_sticker(CHAT)
+        tg.send_photo(CHAT, caption="ภาพนี้คืออะไร")
+        tg.send_location(CHAT, 13.75, 100.5)
+        notes = [reply(tg)["text"] for _ in range(3)]
+    assert notes == [texts.TEXT_ONLY] * 3
+
+
+def test_group_answers_only_when_addressed(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(GROUP, DBD_2020, chat_type="supergroup", user_id=MEMBER)
+        tg.send_sticker(GROUP, chat_type="supergroup", user_id=MEMBER)
+        mentioned = tg.mention(GROUP, DBD_2020, user_id=MEMBER)
+        first = reply(tg, GROUP)
+        assert first["reply_to_message"]["message_id"] == mentioned["message_id"]
+        assert_dbd_2020_answer(first)
+        tg.send_command(GROUP, "ask", DBD_2020, chat_type="supergroup", user_id=MEMBER)
+        assert_dbd_2020_answer(reply(tg, GROUP))
+        tg.send_text(GROUP, "แล้วปี 2564 ล่ะ", chat_type="supergroup", user_id=MEMBER, reply_to=first)
+        assert "2564" in reply(tg, GROUP)["text"]
+    assert len(tg.sent_messages(GROUP)) == 3  # the unaddressed text and sticker got nothing
+
+
+def test_inline_query_answers_with_sources(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.inline_query(77, DBD_2020)
+        results = tg.wait_for("answerInlineQuery", timeout=WAIT)["results"]
+    assert results
+    for result in results:
+        text, _ = parse_html(result["input_message_content"]["message_text"])
+        assert result["url"].startswith("https://") and result["url"] in text
+        assert "📰" in text
+    first, _ = parse_html(results[0]["input_message_content"]["message_text"])
+    assert texts.ASKED.format(question=DBD_2020) in first
+
+
+class NeverSure:
+    """The real engine, except that it never finds an answer: the not-found reply (which
+    repeats the question) without depending on where the threshold is calibrated."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
+        found = self.engine.answer(question, k, reference_year)
+        return replace(found, found=False, text="", sentence="", confidence=0.0)
+
+    def info(self) -> CorpusInfo:
+        return self.engine.info()
+
+
+def test_html_in_a_question_is_escaped(tg, bot_settings, engine) -> None:
+    question = "<b>x</b> & <script>"
+    with running(bot_settings, NeverSure(engine)):
+        tg.send_text(CHAT, question)
+        answer = reply(tg)
+    sent = tg.calls_of("sendMessage")[0]
+    assert sent["parse_mode"] == "HTML"
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;" in sent["text"]
+    assert question in answer["text"]
+
+
+def test_plain_text_when_telegram_rejects_the_markup(tg, bot_settings, engine) -> None:
+    tg.inject_fault(
+        "sendMessage",
+        status=400,
+        description="Bad Request: can't parse entities: Unsupported start tag",
+        when=lambda params: params.get("parse_mode") == "HTML",
+    )
+    with running(bot_settings, engine):
+        tg.send_command(CHAT, "help")
+        answer = reply(tg)
+    assert answer["text"].startswith("วิธีใช้งาน")
+    assert "<b>" not in answer["text"] and "entities" not in answer
+
+
+def test_very_long_message_is_answered_from_its_first_part(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, DBD_2020 + " ขอบคุณมาก" * 150)
+        answer = reply(tg)
+    assert_dbd_2020_answer(answer)
+    assert texts.TRUNCATED.format(limit=1000) in answer["text"]
+
+
+def test_flooding_user_gets_one_polite_limit_reply(tg, bot_settings, engine) -> None:
+    with running(replace(bot_settings, user_rate_per_minute=3), engine):
+        for _ in range(4):
+            tg.send_text(CHAT, DBD_2020)
+        replies = [reply(tg)["text"] for _ in range(4)]
+    assert replies.count(texts.RATE_LIMITED) == 1
+
+
+def test_expired_buttons_get_a_polite_toast(tg, bot_settings, engine) -> None:
+    with running(bot_settings, engine):
+        tg.send_text(CHAT, DBD_2020)
+        answer = reply(tg)
+    with running(bot_settings, engine):  # a restart forgets the answers behind the buttons
+        tg.press_button(answer, callback(answer, "v:"))
+        assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.EXPIRED
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    settings = replace(bot_settings, webhook_port=port, webhook_secret="s3cret")
+    local = f"http://127.0.0.1:{port}/dgbot"
+    with running(settings, engine, webhook_url="https://bot.example/dgbot"):
+        registered = tg.wait_for("setWebhook", timeout=WAIT)
+        assert registered["url"] == "https://bot.example/dgbot"
+        assert registered["secret_token"] == "s3cret"
+        assert tg.post_update_to(local, {"message": {}}, "wrong") == 403
+        assert tg.post_update_to(local, {"message": {}}) == 403
+        tg.forward_webhook_to(local)
+        tg.send_text(CHAT, DBD_2020)
+        assert_dbd_2020_answer(reply(tg))
+    assert tg.pending_updates() == []
+    assert tg.token not in caplog.text and "s3cret" not in caplog.text

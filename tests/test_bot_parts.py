@@ -1,0 +1,114 @@
+"""The bot's small parts: rate limit, answer store, feedback file, log redaction, question cut."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from dataclasses import replace
+
+import pytest
+
+from bot.app import REDACTED, protect_logs, webhook_secret
+from bot.feedback import FILE_NAME, SALT_FILE, Vote, open_feedback
+from bot.handlers import first_part
+from bot.limits import WINDOW, RateLimiter, Verdict
+from bot.store import AnswerStore
+from index import Answer, Settings
+from index.settings import SettingsError
+from tests.fake_telegram import DEFAULT_TOKEN
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limit_warns_once_then_stays_silent_until_the_window_frees() -> None:
+    clock = Clock()
+    limiter = RateLimiter(3, clock)
+    assert [limiter.check(1) for _ in range(3)] == [Verdict.ALLOW] * 3
+    assert limiter.check(1) is Verdict.WARN
+    assert limiter.check(1) is Verdict.SILENT
+    assert limiter.check(2) is Verdict.ALLOW  # other users are not affected
+    clock.now += WINDOW
+    assert limiter.check(1) is Verdict.ALLOW
+    assert RateLimiter(0, clock).check(1) is Verdict.ALLOW  # 0 = no limit
+
+
+def test_answer_store_is_bounded_and_rejects_unknown_keys() -> None:
+    store = AnswerStore(per_chat=2, max_chats=2)
+    answers = [Answer(f"q{n}", True, "t", "s", 0.9) for n in range(3)]
+    keys = [store.put(1, a) for a in answers]
+    assert store.get(1, keys[0]) is None  # pushed out by newer answers
+    assert store.get(1, keys[2]).answer is answers[2]
+    assert store.get(1, "forged") is None and store.get(99, keys[2]) is None
+    store.put(2, answers[0])
+    store.put(3, answers[0])
+    assert store.get(1, keys[2]) is None  # the quietest chat was forgotten
+    assert all(len(k) == 8 for k in keys)
+
+
+def test_feedback_lines_hold_a_salted_hash_not_the_user(tmp_path) -> None:
+    settings = Settings(cache_dir=tmp_path)
+    vote = Vote(31337, False, "คำถาม", "dg-2020-dbd", 0.9, "private")
+    log = open_feedback(settings)
+    log.record(vote)
+    open_feedback(settings).record(vote)  # a restart keeps the salt: same user, same hash
+    rows = [json.loads(line) for line in (tmp_path / FILE_NAME).read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["user"] == rows[1]["user"]
+    assert "31337" not in (tmp_path / FILE_NAME).read_text()
+    assert rows[0]["helpful"] is False and rows[0]["article_id"] == "dg-2020-dbd"
+    assert stat.S_IMODE((tmp_path / SALT_FILE).stat().st_mode) == 0o600
+    other = open_feedback(replace(settings, hash_salt="another salt"))
+    assert other.user_hash(31337) != log.user_hash(31337)
+
+
+def test_logs_never_show_the_token(caplog) -> None:
+    protect_logs([DEFAULT_TOKEN])
+    url = f"https://api.telegram.org/bot{DEFAULT_TOKEN}/getMe"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("dgbot.test").info("HTTP Request: POST %s", url)
+        try:
+            raise RuntimeError(f"failed: {url}")
+        except RuntimeError:
+            logging.getLogger("dgbot.test").exception("boom")
+        logging.getLogger("httpx").info("hidden: %s", url)
+    assert DEFAULT_TOKEN not in caplog.text
+    assert DEFAULT_TOKEN.split(":")[1] not in caplog.text
+    assert REDACTED in caplog.text and "hidden" not in caplog.text
+
+
+def test_long_questions_are_cut_at_a_word_gap() -> None:
+    assert first_part("  ถาม   สั้น ๆ \n") == ("ถาม สั้น ๆ", False)
+    text, cut = first_part("คำ " * 600)
+    assert cut and len(text) <= 1000 and text.endswith("คำ")
+
+
+def test_bot_settings_come_from_the_environment() -> None:
+    environ = {
+        "DGBOT_WEBHOOK_LISTEN": "0.0.0.0",
+        "DGBOT_WEBHOOK_PORT": "9000",
+        "DGBOT_WEBHOOK_SECRET": "s3cret",
+        "DGBOT_USER_RATE_PER_MINUTE": "5",
+        "DGBOT_FOLLOWUP_SECONDS": "60",
+        "DGBOT_HASH_SALT": "pepper",
+    }
+    settings = Settings.load(environ, env_file=None)
+    assert (settings.webhook_listen, settings.webhook_port) == ("0.0.0.0", 9000)
+    assert (settings.user_rate_per_minute, settings.followup_seconds) == (5, 60)
+    assert (settings.webhook_secret, settings.hash_salt) == ("s3cret", "pepper")
+    defaults = Settings.load({}, env_file=None)
+    assert (defaults.webhook_listen, defaults.webhook_port) == ("127.0.0.1", 8443)
+    assert (defaults.user_rate_per_minute, defaults.followup_seconds) == (20, 300)
+
+
+def test_webhook_secret_is_checked_or_made_up() -> None:
+    made_up = webhook_secret(Settings())
+    assert made_up != webhook_secret(Settings()) and len(made_up) >= 32
+    assert webhook_secret(Settings(webhook_secret="s3cret")) == "s3cret"
+    with pytest.raises(SettingsError, match="DGBOT_WEBHOOK_SECRET"):
+        webhook_secret(Settings(webhook_secret="not allowed!"))
