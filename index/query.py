@@ -79,8 +79,8 @@ def years_in(text: str) -> frozenset[str]:
 
 
 def expand_short_years(question: str) -> str:
-    """"ปี 64" → "ปี 2564" (only after ปี/พ.ศ., so "อายุ 64 ปี" stays as written)."""
-    return _SHORT_BE.sub(lambda m: m.group(0)[: -2] + "25" + m.group(1), thai.normalize(question))
+    """ "ปี 64" → "ปี 2564" (only after ปี/พ.ศ., so "อายุ 64 ปี" stays as written)."""
+    return _SHORT_BE.sub(lambda m: m.group(0)[:-2] + "25" + m.group(1), thai.normalize(question))
 
 
 def understand(question: str, reference_year: int | None = None) -> Query:
