@@ -14,7 +14,7 @@ import signal
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
@@ -31,8 +31,9 @@ from telegram.ext import (
 from index import Engine, Settings
 from index.settings import SettingsError
 
-from . import handlers, render, texts
-from .feedback import open_feedback
+from . import handlers, render, staff, texts
+from .feedback import hash_salt
+from .records import Records
 from .services import KEY, Services
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,10 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("help", handlers.help_command, filters=fresh))
     app.add_handler(CommandHandler("about", handlers.about, filters=fresh))
     app.add_handler(CommandHandler("new", handlers.new_topic, filters=fresh))
+    app.add_handler(CommandHandler("forget", handlers.forget, filters=fresh))
     app.add_handler(CommandHandler("ask", handlers.ask))  # an edited /ask is answered again
+    for name, command in staff.COMMANDS.items():
+        app.add_handler(CommandHandler(name, command, filters=fresh))
     app.add_handler(
         MessageHandler(fresh & filters.COMMAND & filters.ChatType.PRIVATE, handlers.help_command)
     )
@@ -117,6 +121,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(handlers.example_button, pattern=render.EXAMPLE_DATA))
     app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=render.MORE_DATA))
     app.add_handler(CallbackQueryHandler(handlers.vote_button, pattern=render.VOTE_DATA))
+    app.add_handler(CallbackQueryHandler(staff.verdict_button, pattern=staff.VERDICT_DATA))
     app.add_handler(CallbackQueryHandler(handlers.stale_button))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_error_handler(handlers.on_error)
@@ -130,10 +135,16 @@ async def _post_init(app: Application) -> None:
     info = svc.engine.info()
     log.info("engine ready: %d articles, years %s", info.articles, render.years_text(info.years))
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    staff_menu = [BotCommand(name, text) for name, text in texts.COMMANDS + texts.STAFF_COMMANDS]
+    for chat_id in svc.settings.staff_chat_ids:  # staff commands are listed in staff chats only
+        await app.bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(chat_id))
+    await asyncio.to_thread(svc.records.purge, svc.settings.retention_days)
 
 
 async def _post_shutdown(app: Application) -> None:
-    app.bot_data[KEY].executor.shutdown(wait=True, cancel_futures=True)
+    svc: Services = app.bot_data[KEY]
+    svc.executor.shutdown(wait=True, cancel_futures=True)
+    svc.records.close()
 
 
 def build_application(settings: Settings, engine: Engine | None = None) -> Application:
@@ -155,7 +166,7 @@ def build_application(settings: Settings, engine: Engine | None = None) -> Appli
         .post_shutdown(_post_shutdown)
         .build()
     )
-    app.bot_data[KEY] = Services(settings, open_feedback(settings), engine)
+    app.bot_data[KEY] = Services(settings, Records(settings.database, hash_salt(settings)), engine)
     add_handlers(app)
     return app
 

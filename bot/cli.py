@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 
@@ -44,6 +45,53 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _records(settings: Settings):
+    from .feedback import hash_salt
+    from .records import Records
+
+    return Records(settings.database, hash_salt(settings))
+
+
+def _database_error(exc: Exception) -> int:
+    print(f"dgbot: error: the database failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+    return 1
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """The /stats figures in the terminal, from the same record the bot writes."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        print(_records(Settings.load()).stats().text())
+    except SQLAlchemyError as exc:
+        return _database_error(exc)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The question log since a date as CSV (user hashes only), to a file or stdout."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    records = _records(Settings.load())
+    try:
+        if args.out is None:
+            count = records.export(sys.stdout, args.since)
+        else:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = records.export(out, args.since)
+    except SQLAlchemyError as exc:
+        return _database_error(exc)
+    print(f"{count} questions exported", file=sys.stderr)
+    return 0
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, sub = build_parser()
     serve = sub.add_parser(
@@ -58,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         "listens on DGBOT_WEBHOOK_LISTEN:DGBOT_WEBHOOK_PORT behind your reverse proxy",
     )
     serve.set_defaults(func=cmd_serve)
+    stats = sub.add_parser("stats", help="the /stats figures from the question record")
+    stats.set_defaults(func=cmd_stats)
+    export = sub.add_parser("export", help="the question record as CSV for staff")
+    export.add_argument("--since", type=_date, required=True, metavar="DATE", help="YYYY-MM-DD")
+    export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    export.set_defaults(func=cmd_export)
     return run(parser, argv)
 
 

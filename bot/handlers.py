@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from telegram import (
@@ -28,7 +29,7 @@ from telegram.ext import ContextTypes
 
 from index import Answer
 
-from . import render, texts
+from . import render, staff, texts
 from .feedback import Vote
 from .limits import Verdict
 from .send import send_html, typing
@@ -87,11 +88,11 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
 
 async def _reply(
     update: Update, context: Context, markup: str, keyboard: InlineKeyboardMarkup | None = None
-) -> None:
+) -> Message:
     """Answer in the update's chat; in groups as a reply, so it is clear whom it answers."""
     message = update.effective_message
     quote = message.message_id if message is not None and _is_group(update.effective_chat) else None
-    await send_html(
+    return await send_html(
         context.bot, update.effective_chat.id, markup, keyboard=keyboard, reply_to=quote
     )
 
@@ -116,16 +117,23 @@ async def _answer_question(
     reading = svc.conversations.read(chat_id, question)
     if reading.merged:
         notes = (texts.ASKED.format(question=reading.question), *notes)
+    started = time.perf_counter()
     answer = await svc.answer(reading.question, reading.reference_year)
+    latency_ms = (time.perf_counter() - started) * 1000
+    question_id = await svc.record(
+        answer, update.effective_chat.type, update.effective_user.id, latency_ms
+    )
     if not answer.found:
         svc.conversations.forget(chat_id)
         html = render.not_found_html(question, notes)
-        await _reply(update, context, html, render.examples_keyboard())
-        return
-    svc.conversations.remember(chat_id, reading.question, _year(answer))
-    key = svc.answers.put(chat_id, answer)
-    keyboard = render.answer_keyboard(key, more=len(answer.hits) > 1)
-    await _reply(update, context, render.answer_html(answer, notes), keyboard)
+        sent = await _reply(update, context, html, render.examples_keyboard())
+    else:
+        svc.conversations.remember(chat_id, reading.question, _year(answer))
+        key = svc.answers.put(chat_id, answer, question_id)
+        keyboard = render.answer_keyboard(key, more=len(answer.hits) > 1)
+        sent = await _reply(update, context, render.answer_html(answer, notes), keyboard)
+    if staff.is_staff_chat(svc, chat_id):
+        await staff.send_debug(context.bot, svc, chat_id, answer, question_id, sent.message_id)
 
 
 def _year(answer: Answer) -> int:
@@ -167,6 +175,13 @@ async def new_topic(update: Update, context: Context) -> None:
     """/new: the next question is not read as a follow-up."""
     services(context).conversations.forget(update.effective_chat.id)
     await _reply(update, context, texts.NEW_TOPIC)
+
+
+async def forget(update: Update, context: Context) -> None:
+    """/forget: delete everything this user asked from the record, with the votes on it."""
+    records = services(context).records
+    count = await asyncio.to_thread(records.forget, update.effective_user.id)
+    await _reply(update, context, texts.FORGOTTEN.format(count=count))
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -248,15 +263,9 @@ async def vote_button(update: Update, context: Context) -> None:
         await query.answer(texts.VOTE_ALREADY)
         return
     stored.voters.add(user_id)
-    vote = Vote(
-        user_id=user_id,
-        helpful=query.data.endswith(f":{render.UP}"),
-        question=stored.answer.question,
-        article_id=stored.answer.hits[0].chunk.article_id,
-        confidence=stored.answer.confidence,
-        chat_type=update.effective_chat.type,
-    )
-    await asyncio.to_thread(services(context).feedback.record, vote)
+    if stored.question_id is not None:  # else the record was down when it was answered
+        vote = Vote(user_id, query.data.endswith(f":{render.UP}"), stored.question_id)
+        await asyncio.to_thread(services(context).records.record, vote)
     await query.answer(texts.VOTE_THANKS)
 
 
@@ -316,6 +325,7 @@ async def inline_query(update: Update, context: Context) -> None:
 async def on_error(update: object, context: Context) -> None:
     """Log every failure; tell a private-chat user something went wrong instead of silence."""
     log.error("error while handling an update", exc_info=context.error)
+    await staff.report_error(context.bot, services(context), update, context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     if update.effective_chat.type == ChatType.PRIVATE:

@@ -1,12 +1,16 @@
-"""What the handlers share: the engine, its worker threads and the bot's small memories.
+"""What the handlers share: the engine, its worker threads, the record and small memories.
 
 Answering is CPU work (embedding, search) that would freeze the event loop; it runs on a few
-worker threads so buttons, commands and other questions keep flowing meanwhile.
+worker threads so buttons, commands and other questions keep flowing meanwhile. The engine is
+read once per question, so a reindex can replace it at any moment: a question already started
+finishes on the engine it began with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -14,14 +18,17 @@ from telegram.ext import ContextTypes
 
 from index import Answer, CorpusInfo, Engine, Settings
 
-from .feedback import FeedbackSink
 from .followup import Conversations
 from .limits import RateLimiter
+from .records import Records
 from .store import AnswerStore
+
+log = logging.getLogger(__name__)
 
 KEY = "dgbot"
 ANSWER_WORKERS = 4
 INLINE_FACTOR = 3
+PURGE_EVERY = 3600.0  # seconds between DGBOT_RETENTION_DAYS clean-ups
 
 
 @dataclass
@@ -29,7 +36,7 @@ class Services:
     """The bot's shared state; the memories are only touched on the event loop, so no locks."""
 
     settings: Settings
-    feedback: FeedbackSink
+    records: Records
     engine: Engine | None = None  # loaded in post_init unless given
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(ANSWER_WORKERS, thread_name_prefix="answer")
@@ -38,6 +45,8 @@ class Services:
     conversations: Conversations = field(init=False)
     limiter: RateLimiter = field(init=False)
     inline_limiter: RateLimiter = field(init=False)
+    reindexing: bool = False  # set and cleared on the event loop: one reindex at a time
+    _purged_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.conversations = Conversations(self.settings.followup_seconds)
@@ -55,6 +64,22 @@ class Services:
         return await loop.run_in_executor(
             self.executor, self.loaded().answer, question, self.settings.top_k, reference_year
         )
+
+    async def record(
+        self, answer: Answer, chat_type: str, user_id: int, latency_ms: float
+    ) -> int | None:
+        """Keep the question in the record; a database failure must not lose the answer."""
+        try:
+            question_id = await asyncio.to_thread(
+                self.records.record_answer, answer, chat_type, user_id, latency_ms
+            )
+            if time.monotonic() - self._purged_at > PURGE_EVERY:
+                self._purged_at = time.monotonic()
+                await asyncio.to_thread(self.records.purge, self.settings.retention_days)
+        except Exception:
+            log.exception("could not record a question")
+            return None
+        return question_id
 
     def corpus(self) -> CorpusInfo:
         return self.loaded().info()

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .answer import Answer, Threshold, make_answer
 from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
@@ -64,6 +66,13 @@ class Engine:
             "total": round((time.perf_counter() - started) * 1000, 2),
         }
         return answer
+
+    def embed_questions(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of questions, as the engine reads them: lets callers group similar
+        questions (e.g. the unanswered ones) by cosine without knowing the model."""
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return self.embedder.encode_queries(list(texts))
 
     def info(self) -> CorpusInfo:
         index = self.searcher.index

@@ -145,3 +145,55 @@ def evaluate_file(path: Path, engine_factory, squad_engine_factory) -> Report:
             engine = squad_engine_factory(articles, Path(tmp))
             return run(engine, items)
     return run(engine_factory(), load_jsonl(path))
+
+
+# --------------------------------------------------------------------------- comparing runs
+
+COMPARED = ("r@1", "mrr@10", "answer_accuracy", "out_of_scope_refusal")
+
+
+def outcomes(report: Report) -> dict[str, dict]:
+    """Per question, what a later run is compared against: rank, answer right, refused."""
+    return {
+        r.item.id: {
+            "question": r.item.question,
+            "rank": r.rank,
+            "answer_ok": r.keywords_ok if r.item.keywords else None,
+            "refused": (not r.answer.found) if r.item.found is False else None,
+        }
+        for r in report.results
+    }
+
+
+def _rank_worse(before: int | None, after: int | None) -> bool:
+    return (after or 10**6) > (before or 10**6)
+
+
+def regressions(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
+    """One line per question that got worse between two ``outcomes`` (same ids only)."""
+    lines = []
+    for qid, now in after.items():
+        old = before.get(qid)
+        if old is None:
+            continue
+        changes = []
+        if _rank_worse(old["rank"], now["rank"]):
+            changes.append(f"rank {old['rank'] or '-'} → {now['rank'] or '-'}")
+        if old["answer_ok"] and now["answer_ok"] is False:
+            changes.append("answer wrong")
+        if old["refused"] and now["refused"] is False:
+            changes.append("no longer refused")
+        if changes:
+            lines.append(f"{qid} {now['question']}: {', '.join(changes)}")
+    return lines
+
+
+def quality_drops(before: dict, after: dict, tolerance: float) -> list[str]:
+    """Headline metrics that fell by more than ``tolerance`` points (why a new index is refused)."""
+    return [
+        f"{name} {before[name]} → {after[name]}"
+        for name in COMPARED
+        if before.get(name) is not None
+        and after.get(name) is not None
+        and after[name] < before[name] - tolerance
+    ]

@@ -59,11 +59,23 @@ class Settings:
     webhook_secret: str = ""  # empty: a random secret per run
     user_rate_per_minute: int = 20  # questions per user per minute; 0 = no limit
     followup_seconds: int = 300  # a short question this soon after an answer continues it
-    hash_salt: str = ""  # salts user-id hashes in feedback; empty: a random salt kept in cache_dir
+    hash_salt: str = ""  # salts user-id hashes in the record; empty: random, kept in cache_dir
+    # Staff tools and the record of questions and answers.
+    staff_chat_ids: tuple[int, ...] = ()  # chats where staff commands and debug blocks work
+    staff_user_ids: tuple[int, ...] = ()  # users allowed to run them (in those chats only)
+    database_url: str = ""  # empty: SQLite file <cache_dir>/dgbot.sqlite3
+    retention_days: int = 0  # questions older than this are deleted; 0 = keep them
+    gold_questions: Path = Path("tests/data/gold_questions.jsonl")  # /eval and reindex checks
+    reindex_tolerance: float = 2.0  # percentage points a new index may lose on the gold set
 
     @property
     def index_path(self) -> Path:
         return self.index_dir or self.cache_dir / "index"
+
+    @property
+    def database(self) -> str:
+        """DGBOT_DATABASE_URL, or the embedded SQLite file beside the model and index."""
+        return self.database_url or f"sqlite:///{self.cache_dir / 'dgbot.sqlite3'}"
 
     @property
     def model_dir(self) -> Path:

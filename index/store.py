@@ -119,14 +119,15 @@ def write_index(
         (work / MANIFEST).write_text(
             json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8"
         )
-        _swap_in(work, target)
+        swap_in(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return target
 
 
-def _swap_in(new: Path, target: Path) -> None:
+def swap_in(new: Path, target: Path) -> None:
+    """Put the complete folder ``new`` at ``target``; readers never see a partial index."""
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}-old-{os.getpid()}")

@@ -66,3 +66,24 @@ def test_a_rejected_token_is_one_clear_line(monkeypatch, tmp_path, capsys) -> No
         asyncio.set_event_loop(None)  # no closed loop left behind for later tests
     err = capsys.readouterr().err
     assert err == "dgbot: error: Telegram rejected DGBOT_TELEGRAM_TOKEN; check it\n"
+
+
+def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None:
+    from bot.records import Records
+    from index import Answer
+
+    for key in [k for k in os.environ if k.startswith("DGBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DGBOT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("DGBOT_HASH_SALT", "s")
+    monkeypatch.chdir(tmp_path)  # no .env
+    records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", "s")
+    records.record_answer(Answer("คำถามทดสอบ", False, "", "", 0.1), "private", 9, 12.0)
+    records.close()
+    assert main(["stats"]) == 0
+    assert "คำถามวันนี้ 1" in capsys.readouterr().out
+    out = tmp_path / "log.csv"
+    assert main(["export", "--since", "2020-01-01", "--out", str(out)]) == 0
+    assert "คำถามทดสอบ" in out.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["export", "--since", "yesterday"])

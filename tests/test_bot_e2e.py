@@ -5,7 +5,6 @@ polling or webhook) against the fake Telegram server, answering from the real en
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import socket
@@ -16,10 +15,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 from telegram.ext import Application
 
 from bot import texts
 from bot.app import build_application, serve
+from bot.records import Records, feedback, questions
 from index import Answer, CorpusInfo, Engine, Settings
 from tests.fake_telegram import JSON, FakeTelegram, parse_html
 
@@ -39,7 +40,7 @@ def tg() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
-    """The session's corpus and index; this test's own feedback folder and fake Telegram."""
+    """The session's corpus and index; this test's own record (in tmp_path) and fake Telegram."""
     return replace(
         settings,
         cache_dir=tmp_path,
@@ -163,11 +164,16 @@ def test_thumbs_up_is_recorded_once_without_the_user_id(tg, bot_settings, engine
         assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.VOTE_THANKS
         tg.press_button(answer, up)
         assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.VOTE_ALREADY
-    (line,) = (bot_settings.cache_dir / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
-    vote = json.loads(line)
-    assert vote["helpful"] is True and vote["question"] == DBD_2020
-    assert vote["article_id"] and len(vote["user"]) == 32
-    assert str(CHAT) not in line
+    records = Records(bot_settings.database, bot_settings.hash_salt)
+    with records.db.connect() as conn:
+        (vote,) = conn.execute(
+            sa.select(feedback.c.helpful, feedback.c.user_hash, questions.c.question).join(
+                questions, questions.c.id == feedback.c.question_id
+            )
+        ).all()
+    records.close()
+    assert vote.helpful is True and vote.question == DBD_2020
+    assert vote.user_hash == records.user_hash(CHAT) and str(CHAT) not in vote.user_hash
 
 
 def test_out_of_scope_question_is_not_answered(tg, bot_settings, engine) -> None:

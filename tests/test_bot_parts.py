@@ -1,8 +1,7 @@
-"""The bot's small parts: rate limit, answer store, feedback file, log redaction, question cut."""
+"""The bot's small parts: rate limit, answer store, salt, log redaction, question cut, settings."""
 
 from __future__ import annotations
 
-import json
 import logging
 import stat
 from dataclasses import replace
@@ -10,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from bot.app import REDACTED, protect_logs, webhook_secret
-from bot.feedback import FILE_NAME, SALT_FILE, Vote, open_feedback
+from bot.feedback import SALT_FILE, hash_salt
 from bot.handlers import first_part
 from bot.limits import WINDOW, RateLimiter, Verdict
 from bot.store import AnswerStore
@@ -52,19 +51,12 @@ def test_answer_store_is_bounded_and_rejects_unknown_keys() -> None:
     assert all(len(k) == 8 for k in keys)
 
 
-def test_feedback_lines_hold_a_salted_hash_not_the_user(tmp_path) -> None:
+def test_salt_is_made_once_and_kept_private(tmp_path) -> None:
     settings = Settings(cache_dir=tmp_path)
-    vote = Vote(31337, False, "คำถาม", "dg-2020-dbd", 0.9, "private")
-    log = open_feedback(settings)
-    log.record(vote)
-    open_feedback(settings).record(vote)  # a restart keeps the salt: same user, same hash
-    rows = [json.loads(line) for line in (tmp_path / FILE_NAME).read_text().splitlines()]
-    assert len(rows) == 2 and rows[0]["user"] == rows[1]["user"]
-    assert "31337" not in (tmp_path / FILE_NAME).read_text()
-    assert rows[0]["helpful"] is False and rows[0]["article_id"] == "dg-2020-dbd"
+    salt = hash_salt(settings)
+    assert hash_salt(settings) == salt and len(salt) == 32  # a restart keeps the salt
     assert stat.S_IMODE((tmp_path / SALT_FILE).stat().st_mode) == 0o600
-    other = open_feedback(replace(settings, hash_salt="another salt"))
-    assert other.user_hash(31337) != log.user_hash(31337)
+    assert hash_salt(replace(settings, hash_salt="pepper")) == "pepper"
 
 
 def test_logs_never_show_the_token(caplog) -> None:
@@ -96,14 +88,23 @@ def test_bot_settings_come_from_the_environment() -> None:
         "DGBOT_USER_RATE_PER_MINUTE": "5",
         "DGBOT_FOLLOWUP_SECONDS": "60",
         "DGBOT_HASH_SALT": "pepper",
+        "DGBOT_STAFF_CHAT_IDS": "-1001, 42",
+        "DGBOT_STAFF_USER_IDS": "7",
+        "DGBOT_RETENTION_DAYS": "90",
+        "DGBOT_REINDEX_TOLERANCE": "1.5",
+        "DGBOT_GOLD_QUESTIONS": "gold.jsonl",
     }
     settings = Settings.load(environ, env_file=None)
     assert (settings.webhook_listen, settings.webhook_port) == ("0.0.0.0", 9000)
     assert (settings.user_rate_per_minute, settings.followup_seconds) == (5, 60)
     assert (settings.webhook_secret, settings.hash_salt) == ("s3cret", "pepper")
+    assert (settings.staff_chat_ids, settings.staff_user_ids) == ((-1001, 42), (7,))
+    assert (settings.retention_days, settings.reindex_tolerance) == (90, 1.5)
+    assert settings.gold_questions.name == "gold.jsonl"
     defaults = Settings.load({}, env_file=None)
     assert (defaults.webhook_listen, defaults.webhook_port) == ("127.0.0.1", 8443)
     assert (defaults.user_rate_per_minute, defaults.followup_seconds) == (20, 300)
+    assert defaults.database == f"sqlite:///{defaults.cache_dir / 'dgbot.sqlite3'}"
 
 
 def test_webhook_secret_is_checked_or_made_up() -> None:

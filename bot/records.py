@@ -1,0 +1,407 @@
+"""The record of every question and answer, so staff can see what the bot does and improve it.
+
+One schema for SQLite (the embedded default, in WAL mode so readers never block the writer) and
+PostgreSQL (several replicas sharing one record), written with SQLAlchemy Core only, so the same
+statements run on both. The schema grows by numbered steps in ``MIGRATIONS``; a database
+remembers which steps it has had. Users are stored only as salted hashes, never as ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from index import Answer
+
+from . import texts
+from .feedback import Vote
+
+LOCAL = dt.timezone(dt.timedelta(hours=7), "ICT")  # Thailand: no daylight saving
+SOURCES_KEPT = 5
+
+metadata = sa.MetaData()
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+questions = sa.Table(
+    "questions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),  # UTC
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("chat_type", sa.String(20), nullable=False),
+    sa.Column("user_hash", sa.String(32), nullable=False, index=True),
+    sa.Column("found", sa.Boolean, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("sources", sa.JSON, nullable=False),  # [{article_id, score, dense, lexical}]
+    sa.Column("latency_ms", sa.Float, nullable=False),
+)
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("question_id", Id, sa.ForeignKey("questions.id"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("user_hash", sa.String(32), nullable=False),
+    sa.Column("helpful", sa.Boolean, nullable=False),
+)
+verdicts = sa.Table(
+    "verdicts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("question_id", Id, sa.ForeignKey("questions.id"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("user_hash", sa.String(32), nullable=False),
+    sa.Column("correct", sa.Boolean, nullable=False),
+)
+eval_runs = sa.Table(
+    "eval_runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("outcomes", sa.JSON, nullable=False),  # per question, see index.evaluate.outcomes
+)
+
+# Append only: a step, once released, never changes (databases in the field already had it).
+MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
+    (1, lambda conn: metadata.create_all(conn, tables=[questions, feedback, verdicts])),
+    (2, lambda conn: eval_runs.create(conn)),
+)
+PG_MIGRATION_LOCK = 0x64676274  # "dgbt": replicas starting together migrate one at a time
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else None
+
+
+@dataclass(frozen=True)
+class Stats:
+    today: int
+    week: int
+    found_rate: float | None  # percent of this week's questions answered
+    up: int
+    down: int
+    p50_ms: float | None
+    p95_ms: float | None
+    busiest: list[tuple[int, int]]  # (local hour, questions) this week, busiest first
+
+    def text(self) -> str:
+        """The figures as staff read them, in the chat (/stats) and the terminal alike."""
+
+        def num(value: float | None, unit: str = "") -> str:
+            return "-" if value is None else f"{value:.0f}{unit}"
+
+        hours = ", ".join(f"{h:02d}:00 ({n})" for h, n in self.busiest) or "-"
+        return texts.STATS.format(
+            today=self.today,
+            week=self.week,
+            found=num(self.found_rate, "%"),
+            up=self.up,
+            down=self.down,
+            p50=num(self.p50_ms, " ms"),
+            p95=num(self.p95_ms, " ms"),
+            hours=hours,
+        )
+
+
+@dataclass(frozen=True)
+class BadAnswer:
+    at: dt.datetime
+    question: str
+    article_id: str
+    why: str  # "👎" or "❌"
+
+
+class Records:
+    """The database behind the bot; every method is a short transaction, safe from threads."""
+
+    def __init__(self, url: str, salt: str) -> None:
+        self._salt = salt
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sa.create_engine(url, pool_pre_ping=True)
+        if self.db.dialect.name == "sqlite":
+            sa.event.listen(self.db, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def user_hash(self, user_id: int) -> str:
+        """Enough to count distinct users and forget one on request, useless to find them."""
+        return hashlib.sha256(f"{self._salt}:{user_id}".encode()).hexdigest()[:32]
+
+    # ------------------------------------------------------------------ schema
+
+    def version(self) -> int:
+        with self.db.connect() as conn:
+            if not sa.inspect(conn).has_table(schema_migrations.name):
+                return 0
+            return conn.scalar(sa.select(sa.func.max(schema_migrations.c.version))) or 0
+
+    def migrate(self) -> int:
+        """Apply the steps this database has not had yet; returns the schema version."""
+        with self.db.begin() as conn:
+            if self.db.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
+            schema_migrations.create(conn, checkfirst=True)
+            done = set(conn.scalars(sa.select(schema_migrations.c.version)))
+            for version, step in MIGRATIONS:
+                if version not in done:
+                    step(conn)
+                    row = {"version": version, "applied_at": utcnow()}
+                    conn.execute(schema_migrations.insert(), row)
+        return MIGRATIONS[-1][0]
+
+    # ------------------------------------------------------------------ writing
+
+    def record_answer(self, answer: Answer, chat_type: str, user_id: int, latency_ms: float) -> int:
+        """Keep a question with its answer; returns its id, for votes and verdicts later."""
+        sources = [
+            {
+                "article_id": hit.chunk.article_id,
+                "score": round(hit.score, 4),
+                "dense": round(hit.dense, 4),
+                "lexical": round(hit.lexical, 4),
+            }
+            for hit in answer.hits[:SOURCES_KEPT]
+        ]
+        row = {
+            "at": utcnow(),
+            "question": answer.question,
+            "chat_type": chat_type,
+            "user_hash": self.user_hash(user_id),
+            "found": answer.found,
+            "confidence": answer.confidence,
+            "sources": sources,
+            "latency_ms": round(latency_ms, 2),
+        }
+        with self.db.begin() as conn:
+            return conn.execute(questions.insert().returning(questions.c.id), row).scalar_one()
+
+    def record(self, vote: Vote) -> None:
+        """A citizen's 👍/👎 (the ``FeedbackSink`` the handlers were written against)."""
+        row = {
+            "question_id": vote.question_id,
+            "at": utcnow(),
+            "user_hash": self.user_hash(vote.user_id),
+            "helpful": vote.helpful,
+        }
+        with self.db.begin() as conn:
+            conn.execute(feedback.insert(), row)
+
+    def record_verdict(self, question_id: int, user_id: int, correct: bool) -> bool:
+        """A staff member's ✅/❌; False when no such question is recorded (forged or purged)."""
+        with self.db.begin() as conn:
+            known = conn.scalar(sa.select(questions.c.id).where(questions.c.id == question_id))
+            if known is None:
+                return False
+            row = {
+                "question_id": question_id,
+                "at": utcnow(),
+                "user_hash": self.user_hash(user_id),
+                "correct": correct,
+            }
+            conn.execute(verdicts.insert(), row)
+        return True
+
+    def save_eval(self, metrics: dict, outcomes: dict) -> dict | None:
+        """Store a gold-set run; returns the previous run's outcomes (None for the first)."""
+        with self.db.begin() as conn:
+            previous = conn.scalar(
+                sa.select(eval_runs.c.outcomes).order_by(eval_runs.c.id.desc()).limit(1)
+            )
+            conn.execute(
+                eval_runs.insert(), {"at": utcnow(), "metrics": metrics, "outcomes": outcomes}
+            )
+        return previous
+
+    def _delete_questions(self, where: sa.ColumnElement[bool]) -> int:
+        ids = sa.select(questions.c.id).where(where).scalar_subquery()
+        with self.db.begin() as conn:
+            conn.execute(feedback.delete().where(feedback.c.question_id.in_(ids)))
+            conn.execute(verdicts.delete().where(verdicts.c.question_id.in_(ids)))
+            return conn.execute(questions.delete().where(where)).rowcount
+
+    def purge(self, days: int, now: dt.datetime | None = None) -> int:
+        """DGBOT_RETENTION_DAYS: delete questions (and their votes) older than ``days``."""
+        if days <= 0:
+            return 0
+        cutoff = (now or utcnow()) - dt.timedelta(days=days)
+        return self._delete_questions(questions.c.at < cutoff)
+
+    def forget(self, user_id: int) -> int:
+        """/forget: everything a user asked, with the votes on it; returns questions deleted."""
+        return self._delete_questions(questions.c.user_hash == self.user_hash(user_id))
+
+    # ------------------------------------------------------------------ reading
+
+    def stats(self, now: dt.datetime | None = None) -> Stats:
+        """Today and this week (Monday on) in Thai time; figures over the week."""
+        local_now = (now or utcnow()).replace(tzinfo=dt.UTC).astimezone(LOCAL)
+        midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+        monday = midnight - dt.timedelta(days=midnight.weekday())
+
+        def utc(moment: dt.datetime) -> dt.datetime:
+            return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+        q = questions.c
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                sa.select(q.at, q.found, q.latency_ms).where(q.at >= utc(monday))
+            ).all()
+            votes = dict(
+                conn.execute(
+                    sa.select(feedback.c.helpful, sa.func.count())
+                    .join(questions, questions.c.id == feedback.c.question_id)
+                    .where(q.at >= utc(monday))
+                    .group_by(feedback.c.helpful)
+                ).all()
+            )
+        local = [row.at.replace(tzinfo=dt.UTC).astimezone(LOCAL) for row in rows]
+        latencies = [row.latency_ms for row in rows]
+        hours = Counter(moment.hour for moment in local)
+        return Stats(
+            today=sum(moment >= midnight for moment in local),
+            week=len(rows),
+            found_rate=100 * sum(r.found for r in rows) / len(rows) if rows else None,
+            up=votes.get(True, 0),
+            down=votes.get(False, 0),
+            p50_ms=statistics.median(latencies) if latencies else None,
+            p95_ms=_percentile(latencies, 0.95),
+            busiest=sorted(hours.items(), key=lambda item: (-item[1], item[0]))[:3],
+        )
+
+    def bad_answers(self, limit: int = 10) -> list[BadAnswer]:
+        """The latest answers a citizen marked 👎 or staff marked ❌, newest first."""
+        q = questions.c
+        down = (
+            sa.select(feedback.c.at, q.question, q.sources, sa.literal("👎").label("why"))
+            .join(questions, q.id == feedback.c.question_id)
+            .where(feedback.c.helpful.is_(False))
+        )
+        wrong = (
+            sa.select(verdicts.c.at, q.question, q.sources, sa.literal("❌").label("why"))
+            .join(questions, q.id == verdicts.c.question_id)
+            .where(verdicts.c.correct.is_(False))
+        )
+        both = sa.union_all(down, wrong).subquery()
+        with self.db.connect() as conn:
+            rows = conn.execute(sa.select(both).order_by(both.c.at.desc()).limit(limit)).all()
+        return [
+            BadAnswer(r.at, r.question, r.sources[0]["article_id"] if r.sources else "-", r.why)
+            for r in rows
+        ]
+
+    def unanswered(self, days: int = 30, limit: int = 300) -> list[str]:
+        """Recent questions that came back not found, newest first."""
+        q = questions.c
+        since = utcnow() - dt.timedelta(days=days)
+        with self.db.connect() as conn:
+            return list(
+                conn.scalars(
+                    sa.select(q.question)
+                    .where(q.found.is_(False), q.at >= since)
+                    .order_by(q.at.desc())
+                    .limit(limit)
+                )
+            )
+
+    def export(self, out: TextIO, since: dt.date) -> int:
+        """The log since ``since`` as CSV for staff (user hashes, never ids); returns rows."""
+        q = questions.c
+        start = dt.datetime.combine(since, dt.time(), LOCAL).astimezone(dt.UTC)
+        votes = (
+            sa.select(
+                feedback.c.question_id,
+                sa.func.sum(sa.case((feedback.c.helpful, 1), else_=0)).label("up"),
+                sa.func.sum(sa.case((feedback.c.helpful, 0), else_=1)).label("down"),
+            )
+            .group_by(feedback.c.question_id)
+            .subquery()
+        )
+        checks = (
+            sa.select(
+                verdicts.c.question_id,
+                sa.func.sum(sa.case((verdicts.c.correct, 1), else_=0)).label("correct"),
+                sa.func.sum(sa.case((verdicts.c.correct, 0), else_=1)).label("wrong"),
+            )
+            .group_by(verdicts.c.question_id)
+            .subquery()
+        )
+        query = (
+            sa.select(questions, votes.c.up, votes.c.down, checks.c.correct, checks.c.wrong)
+            .outerjoin(votes, votes.c.question_id == q.id)
+            .outerjoin(checks, checks.c.question_id == q.id)
+            .where(q.at >= start.replace(tzinfo=None))
+            .order_by(q.at)
+        )
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        count = 0
+        with self.db.connect() as conn:
+            for r in conn.execute(query):
+                sources = " ".join(f"{s['article_id']}:{s['score']}" for s in r.sources)
+                writer.writerow(
+                    [
+                        r.at.replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
+                        r.question,
+                        r.chat_type,
+                        r.user_hash,
+                        int(r.found),
+                        r.confidence,
+                        sources,
+                        r.latency_ms,
+                        r.up or 0,
+                        r.down or 0,
+                        r.correct or 0,
+                        r.wrong or 0,
+                    ]
+                )
+                count += 1
+        return count
+
+
+EXPORT_COLUMNS = (
+    "at_utc",
+    "question",
+    "chat_type",
+    "user_hash",
+    "found",
+    "confidence",
+    "sources",
+    "latency_ms",
+    "thumbs_up",
+    "thumbs_down",
+    "staff_correct",
+    "staff_wrong",
+)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets the bot's threads read while one writes; wait rather than fail when busy."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,62 @@
+"""Rebuild the index beside the live one, check it, and only then put it in place.
+
+A running service keeps answering from the engine it holds while this works in a staging
+folder; the caller swaps engines once ``install`` has succeeded, so no question ever meets a
+half-built index, and a failure leaves the live index untouched on disk and in memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .builder import BuildReport, build_index, load_articles
+from .chunking import ChunkParams
+from .engine import Engine
+from .evaluate import EvalItem, quality_drops, run
+from .settings import Settings
+from .store import swap_in
+
+
+class ReindexError(RuntimeError):
+    """The new index was not installed; the message says why."""
+
+
+@dataclass
+class Reindexed:
+    engine: Engine
+    report: BuildReport
+    before: dict = field(default_factory=dict)  # gold-set metrics of the old index
+    after: dict = field(default_factory=dict)  # and of the new one
+
+
+def _staging(live: Path) -> Path:
+    """A copy of the live index: unchanged articles keep their vectors, and added/changed/
+    removed are reported against what is in service."""
+    folder = live.with_name(f".{live.name}-staging")
+    shutil.rmtree(folder, ignore_errors=True)
+    if live.exists():
+        shutil.copytree(live, folder)
+    return folder
+
+
+def reindex(settings: Settings, live: Engine, gold: list[EvalItem], tolerance: float) -> Reindexed:
+    """Build, open, compare on ``gold`` with ``live``, then install on disk; raises ReindexError."""
+    folder = _staging(settings.index_path)
+    try:
+        articles, _ = load_articles(settings.corpus_dir)
+        report = build_index(articles, live.embedder, folder, ChunkParams())
+        fresh = Engine.open(settings, embedder=live.embedder, index_dir=folder)
+        before, after = run(live, gold).metrics(), run(fresh, gold).metrics()
+        drops = quality_drops(before, after, tolerance)
+        if drops:
+            raise ReindexError("the new index answers the gold set worse: " + "; ".join(drops))
+        swap_in(folder, settings.index_path)
+    except ReindexError:
+        raise
+    except Exception as exc:  # a bad corpus, a corrupt build, a full disk: all stop here
+        raise ReindexError(f"{exc.__class__.__name__}: {exc}".splitlines()[0]) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return Reindexed(fresh, report, before, after)

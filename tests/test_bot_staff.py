@@ -1,0 +1,265 @@
+"""Staff tools end to end: the real bot, run by ``serve`` against the fake Telegram server.
+
+Every staff command and button is tried by a staff member in the staff chat and by others
+(a member of the staff chat who is not staff, a staff member outside the staff chat).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import index.reindex
+from bot import texts
+from bot.records import Records, verdicts
+from index import Answer, Engine
+from index.store import open_index
+from tests.conftest import REPO
+from tests.test_bot_e2e import (
+    DBD_2020,
+    OUT_OF_SCOPE,
+    WAIT,
+    NeverSure,
+    assert_dbd_2020_answer,
+    bot_settings,  # noqa: F401  (fixtures used by name)
+    callback,
+    reply,
+    running,
+    tg,  # noqa: F401
+)
+
+STAFF_CHAT = -1007770001
+STAFF, OUTSIDER = 501, 502
+CITIZEN = 4242
+GOLD_IDS = {"g001", "g002", "g004", "g006", "g008", "g103", "g105"}
+NEW_ARTICLE = """---
+id: test-new-article
+title: "ห้องสมุดดิจิทัลทดสอบของจังหวัดสมมุติ"
+date: 2026-01-02
+sources:
+  - https://example.org/test-new-article
+---
+จังหวัดสมมุติเปิดห้องสมุดดิจิทัลทดสอบให้ประชาชนยืมหนังสืออิเล็กทรอนิกส์ผ่านแอปพลิเคชันได้ตลอดวัน
+"""
+
+
+@pytest.fixture
+def staff_settings(bot_settings, tmp_path):  # noqa: F811
+    gold = tmp_path / "gold.jsonl"
+    lines = (REPO / "tests/data/gold_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    gold.write_text(
+        "\n".join(line for line in lines if json.loads(line)["id"] in GOLD_IDS) + "\n",
+        encoding="utf-8",
+    )
+    return replace(
+        bot_settings,
+        staff_chat_ids=(STAFF_CHAT,),
+        staff_user_ids=(STAFF,),
+        gold_questions=gold,
+        user_rate_per_minute=0,
+    )
+
+
+def staff_says(tg, command: str, args: str = "", user: int = STAFF) -> None:  # noqa: F811
+    tg.send_command(STAFF_CHAT, command, args, chat_type="supergroup", user_id=user)
+
+
+def staff_reply(tg, predicate=None) -> dict:  # noqa: F811
+    return tg.wait_for_message(STAFF_CHAT, predicate, timeout=WAIT)
+
+
+def starts(prefix: str):
+    return lambda message: message["text"].startswith(prefix)
+
+
+def toast(tg) -> str:  # noqa: F811
+    return tg.wait_for("answerCallbackQuery", timeout=WAIT).get("text", "")
+
+
+def test_staff_commands_refuse_everyone_else(tg, staff_settings, engine, caplog) -> None:  # noqa: F811
+    caplog.set_level(logging.WARNING)
+    with running(staff_settings, engine):
+        for command in ("eval", "reindex", "stats", "feedback", "unanswered"):
+            staff_says(tg, command, user=OUTSIDER)  # in the staff chat, but not staff
+            assert staff_reply(tg)["text"] == texts.STAFF_ONLY
+            tg.send_command(STAFF, command)  # staff, but in a private chat
+            assert reply(tg, STAFF)["text"] == texts.STAFF_ONLY
+            tg.send_command(CITIZEN, command)
+            assert reply(tg, CITIZEN)["text"] == texts.STAFF_ONLY
+    assert caplog.text.count("refused staff action") == 15
+    assert f" {OUTSIDER} " not in caplog.text  # the attempt is logged with a hashed user
+    assert not any("กำลัง" in m["text"] for m in tg.sent_messages())  # nothing was started
+    staff_menu = tg.wait_for("setMyCommands", lambda p: "scope" in p, timeout=1)
+    assert staff_menu["scope"]["chat_id"] == STAFF_CHAT
+
+
+def test_debug_block_and_verdict_buttons(tg, staff_settings, engine) -> None:  # noqa: F811
+    with running(staff_settings, engine):
+        staff_says(tg, "ask", DBD_2020)
+        answer = staff_reply(tg)
+        assert_dbd_2020_answer(answer)
+        debug = staff_reply(tg)
+        assert debug["reply_to_message"]["message_id"] == answer["message_id"]
+        text = debug["text"]
+        assert f"threshold {engine.threshold.min_score:.3f}" in text and "→ found" in text
+        hit_lines = [line for line in text.splitlines() if line.strip().startswith("fused")]
+        assert len(hit_lines) == 5 and all("dense" in h and "lexical" in h for h in hit_lines)
+        assert "dg-2020-dbd" in text or "agency-dbd" in text
+        assert "⏱" in text and "total" in text and "embed" in text
+        right, wrong = callback(debug, "s:"), callback(debug, "s:").replace(":c", ":w")
+        tg.press_button(debug, wrong, user_id=OUTSIDER)
+        assert toast(tg) == texts.STAFF_ONLY
+        tg.press_button(debug, right, user_id=STAFF)
+        assert toast(tg) == texts.VERDICT_SAVED
+        # Forged: the verdict data sent by the staff member from outside the staff chat.
+        elsewhere = {**debug, "message_id": 99_999, "chat": {"id": STAFF, "type": "private"}}
+        tg.press_button(elsewhere, right)
+        assert toast(tg) == texts.STAFF_ONLY
+        # Forged: a question id that was never recorded, in the staff chat.
+        made_up = "s:99999:c"
+        keyboard = {"inline_keyboard": [[{"text": "✅", "callback_data": made_up}]]}
+        tg.press_button(
+            {**debug, "message_id": 99_998, "reply_markup": keyboard}, made_up, user_id=STAFF
+        )
+        assert toast(tg) == texts.EXPIRED
+        tg.send_text(CITIZEN, DBD_2020)
+        reply(tg, CITIZEN)
+    assert len(tg.sent_messages(CITIZEN)) == 1  # citizens get no debug block
+    records = Records(staff_settings.database, staff_settings.hash_salt)
+    with records.db.connect() as conn:
+        stored = conn.execute(sa.select(verdicts.c.correct, verdicts.c.user_hash)).all()
+    records.close()
+    assert stored == [(True, records.user_hash(STAFF))]
+
+
+def test_eval_posts_metrics_then_what_got_worse(tg, staff_settings, engine) -> None:  # noqa: F811
+    with running(staff_settings, engine):
+        staff_says(tg, "eval")
+        assert staff_reply(tg)["text"] == texts.EVAL_STARTED
+        first = staff_reply(tg, starts("/eval"))["text"]
+    for name in ("r@1", "mrr@10", "answer_accuracy", "out_of_scope_refusal"):
+        assert name in first
+    assert texts.EVAL_FIRST in first and "questions: 7" in first
+    with running(staff_settings, NeverSure(engine)):  # a worse engine: answers nothing
+        staff_says(tg, "eval")
+        second = staff_reply(tg, starts("/eval"))["text"]
+    assert texts.EVAL_WORSE.split("{")[0] in second
+    assert "g001" in second and "answer wrong" in second
+
+
+def test_stats_feedback_and_unanswered(tg, staff_settings, engine) -> None:  # noqa: F811
+    asked = [DBD_2020, OUT_OF_SCOPE, OUT_OF_SCOPE, "วิธีทำต้มยำกุ้ง", "ราคาทองคำวันนี้"]
+    with running(staff_settings, engine):
+        for question in asked:
+            tg.send_text(CITIZEN, question)
+        answers = [reply(tg, CITIZEN) for _ in asked]
+        found = next(a for a in answers if "v:" in json.dumps(a.get("reply_markup", {})))
+        tg.press_button(found, callback(found, "v:").replace(":u", ":d"), user_id=CITIZEN)
+        assert toast(tg) == texts.VOTE_THANKS
+        staff_says(tg, "stats")
+        stats = staff_reply(tg)["text"]
+        staff_says(tg, "feedback")
+        bad = staff_reply(tg)["text"]
+        staff_says(tg, "unanswered")
+        unanswered = staff_reply(tg)["text"]
+    assert "คำถามวันนี้ 5" in stats and "👎 1" in stats and "ตอบได้ 20%" in stats
+    assert "👎" in bad and DBD_2020 in bad
+    groups = [line for line in unanswered.splitlines() if line.startswith("•")]
+    assert groups[0].startswith("• (3)") and "×2" in groups[0] and "วิธีทำต้มยำกุ้ง" in groups[0]
+    assert any("ราคาทองคำวันนี้" in g and g.startswith("• (1)") for g in groups)
+
+
+class Broken:
+    """An engine that fails; its message quotes the question, which must not reach staff."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
+        raise RuntimeError(f"failed on {question}")
+
+    def info(self):
+        return self.engine.info()
+
+
+def test_errors_are_reported_to_the_staff_chat(tg, staff_settings, engine) -> None:  # noqa: F811
+    with running(staff_settings, Broken(engine)):
+        tg.send_text(CITIZEN, DBD_2020)
+        assert reply(tg, CITIZEN)["text"] == texts.ERROR
+        report = staff_reply(tg)["text"]
+    assert report.startswith("⚠️") and "RuntimeError" in report and "message" in report
+    assert DBD_2020 not in report and tg.token not in report and str(CITIZEN) not in report
+
+
+@pytest.fixture
+def own_index(staff_settings, settings, tmp_path):
+    """A copy of the session's index and corpus, so a reindex changes neither."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(settings.corpus_dir, corpus)
+    folder = tmp_path / "index"
+    shutil.copytree(settings.index_path, folder)
+    return replace(staff_settings, corpus_dir=corpus, index_dir=folder)
+
+
+def test_reindex_swaps_in_a_checked_index_without_losing_questions(
+    tg,  # noqa: F811
+    own_index,
+    engine,
+    monkeypatch,
+) -> None:
+    (own_index.corpus_dir / "test-new-article.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    (own_index.corpus_dir / "agency-lopburi.md").unlink()
+    old_manifest = open_index(own_index.index_path).manifest
+    building, real_build = threading.Event(), index.reindex.build_index
+    live_during_build = []
+
+    def slow_build(*args, **kwargs):
+        report = real_build(*args, **kwargs)
+        live_during_build.append(open_index(own_index.index_path).manifest.corpus_hash)
+        building.set()
+        time.sleep(1.5)  # questions keep coming while the new index is checked
+        return report
+
+    monkeypatch.setattr(index.reindex, "build_index", slow_build)
+    live = Engine(engine.embedder, engine.searcher, engine.threshold)  # swapped, not the session's
+    questions = 12
+    with running(own_index, live):
+        staff_says(tg, "reindex")
+        assert staff_reply(tg)["text"] == texts.REINDEX_STARTED
+        staff_says(tg, "reindex")
+        assert staff_reply(tg)["text"] == texts.REINDEX_BUSY
+        assert building.wait(WAIT)
+        for n in range(questions):
+            tg.send_text(CITIZEN + n, DBD_2020)
+            time.sleep(0.1)
+        done = staff_reply(tg, starts("สร้างดัชนีใหม่"))["text"]
+        for n in range(questions):
+            assert_dbd_2020_answer(reply(tg, CITIZEN + n))
+        tg.send_text(CITIZEN, "ห้องสมุดดิจิทัลทดสอบของจังหวัดสมมุติให้ยืมหนังสืออะไร")
+        after = reply(tg, CITIZEN)
+    assert done.startswith("สร้างดัชนีใหม่และเปลี่ยนมาใช้แล้ว"), done
+    assert "เพิ่ม 1 (test-new-article)" in done and "ลบ 1 (agency-lopburi)" in done
+    assert live_during_build == [old_manifest.corpus_hash]  # disk untouched until checked
+    assert "ห้องสมุดดิจิทัลทดสอบ" in after["text"]  # answered from the new index
+    assert "test-new-article" in open_index(own_index.index_path).manifest.articles
+
+
+def test_failed_reindex_keeps_the_old_index(tg, own_index, engine) -> None:  # noqa: F811
+    (own_index.corpus_dir / "broken.md").write_text("no front matter", encoding="utf-8")
+    before = open_index(own_index.index_path).manifest.corpus_hash
+    with running(own_index, engine):
+        staff_says(tg, "reindex")
+        failed = staff_reply(tg, starts("สร้างดัชนีใหม่ไม่สำเร็จ"))["text"]
+        tg.send_text(CITIZEN, DBD_2020)
+        assert_dbd_2020_answer(reply(tg, CITIZEN))
+    assert "broken.md" in failed
+    assert open_index(own_index.index_path).manifest.corpus_hash == before
+    assert not list(Path(own_index.index_path).parent.glob(".*staging*"))

@@ -1,0 +1,150 @@
+"""The question record on both backends: SQLite (always) and PostgreSQL (when one is given)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from bot.feedback import Vote
+from bot.records import MIGRATIONS, Records, metadata, questions, utcnow
+from index import Answer, Chunk, Hit
+
+USER, OTHER = 31337, 4242
+POSTGRES_ENV = "DGBOT_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records(request, tmp_path) -> Iterator[Records]:
+    """A fresh, empty record; PostgreSQL needs DGBOT_TEST_POSTGRES_URL (CI: .ci/postgres.sh)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sub' / 'dgbot.sqlite3'}"
+    else:
+        url = os.environ.get(POSTGRES_ENV)
+        if not url:
+            pytest.skip(f"no PostgreSQL: set {POSTGRES_ENV} (CI starts one with .ci/postgres.sh)")
+        wipe = sa.create_engine(url)
+        metadata.drop_all(wipe)
+        wipe.dispose()
+    rec = Records(url, "test-salt")
+    yield rec
+    rec.close()
+
+
+def answer(question: str = "กรมพัฒน์ได้รางวัลอะไร", found: bool = True) -> Answer:
+    chunk = Chunk("c1", "dg-2020-dbd", "DBD", "2020-12-03", "https://x.example", "t", 0, 1)
+    hits = [Hit(chunk, 1.9, 0.91, 0.5), Hit(chunk, 1.2, 0.8, 0.1)]
+    return Answer(question, found, "t" if found else "", "s", 0.9 if found else 0.1, hits)
+
+
+def set_time(rec: Records, question_id: int, at: dt.datetime) -> None:
+    with rec.db.begin() as conn:
+        conn.execute(questions.update().where(questions.c.id == question_id).values(at=at))
+
+
+def test_schema_is_migrated_once(records) -> None:
+    latest = MIGRATIONS[-1][0]
+    assert records.version() == latest
+    assert records.migrate() == latest  # a second start (or replica) changes nothing
+    with records.db.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM schema_migrations")) == len(MIGRATIONS)
+
+
+def test_answers_are_kept_with_a_hash_never_the_user_id(records) -> None:
+    qid = records.record_answer(answer(), "private", USER, 21.5)
+    with records.db.connect() as conn:
+        row = conn.execute(sa.select(questions)).one()
+    assert row.id == qid and row.found and row.chat_type == "private"
+    assert row.user_hash == records.user_hash(USER) and len(row.user_hash) == 32
+    assert str(USER) not in str(tuple(row))
+    assert row.sources[0] == {
+        "article_id": "dg-2020-dbd",
+        "score": 1.9,
+        "dense": 0.91,
+        "lexical": 0.5,
+    }
+    assert Records("sqlite://", "other salt").user_hash(USER) != row.user_hash
+
+
+def test_votes_and_verdicts_feed_the_bad_answer_list(records) -> None:
+    good = records.record_answer(answer("ดี"), "private", USER, 10)
+    bad = records.record_answer(answer("แย่"), "group", OTHER, 10)
+    records.record(Vote(USER, True, good))
+    records.record(Vote(OTHER, False, bad))
+    assert records.record_verdict(good, 7, correct=False)
+    assert not records.record_verdict(999_999, 7, correct=True)  # no such question
+    listed = records.bad_answers()
+    assert {(b.why, b.question) for b in listed} == {("👎", "แย่"), ("❌", "ดี")}
+    assert all(b.article_id == "dg-2020-dbd" for b in listed)
+
+
+def test_stats_count_today_and_this_week_in_thai_time(records) -> None:
+    now = dt.datetime(2026, 11, 25, 5, 0)  # Wednesday 12:00 in Bangkok
+    times = [now, now - dt.timedelta(hours=1), now - dt.timedelta(days=1), now - dt.timedelta(10)]
+    for n, at in enumerate(times):
+        qid = records.record_answer(answer(found=n != 1), "private", USER, 10.0 * (n + 1))
+        set_time(records, qid, at)
+        records.record(Vote(USER, n == 0, qid))
+    stats = records.stats(now)
+    assert (stats.today, stats.week) == (2, 3)
+    assert stats.found_rate == pytest.approx(200 / 3)
+    assert (stats.up, stats.down) == (1, 2)
+    assert (stats.p50_ms, stats.p95_ms) == (20.0, 30.0)
+    assert stats.busiest == [(12, 2), (11, 1)]
+    assert "สัปดาห์นี้ 3" in stats.text() and "👍 1" in stats.text()
+
+
+def test_unanswered_are_recent_not_found_questions(records) -> None:
+    records.record_answer(answer("found"), "private", USER, 1)
+    old = records.record_answer(answer("old", found=False), "private", USER, 1)
+    set_time(records, old, utcnow() - dt.timedelta(days=40))
+    records.record_answer(answer("new", found=False), "private", USER, 1)
+    assert records.unanswered(days=30) == ["new"]
+
+
+def test_retention_and_forget_delete_questions_with_their_votes(records) -> None:
+    old = records.record_answer(answer("old"), "private", USER, 1)
+    set_time(records, old, utcnow() - dt.timedelta(days=100))
+    records.record(Vote(USER, False, old))
+    records.record_verdict(old, 7, correct=False)
+    kept = records.record_answer(answer("kept"), "private", OTHER, 1)
+    mine = records.record_answer(answer("mine"), "private", USER, 1)
+    assert records.purge(0) == 0  # 0 = keep forever
+    assert records.purge(90) == 1
+    assert records.bad_answers() == []
+    assert records.forget(USER) == 1
+    with records.db.connect() as conn:
+        assert set(conn.scalars(sa.select(questions.c.id))) == {kept}
+    assert mine != kept
+
+
+def test_export_writes_csv_since_a_date(records) -> None:
+    before = records.record_answer(answer("ก่อน"), "private", USER, 1)
+    set_time(records, before, dt.datetime(2026, 1, 1))
+    qid = records.record_answer(answer("หลัง"), "supergroup", USER, 12.5)
+    records.record(Vote(OTHER, False, qid))
+    records.record_verdict(qid, 7, correct=True)
+    out = io.StringIO()
+    assert records.export(out, dt.date(2026, 2, 1)) == 1
+    (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["question"] == "หลัง" and row["chat_type"] == "supergroup"
+    assert row["user_hash"] == records.user_hash(USER) and str(USER) not in out.getvalue()
+    assert (row["thumbs_down"], row["staff_correct"], row["found"]) == ("1", "1", "1")
+    assert row["sources"].startswith("dg-2020-dbd:1.9")
+
+
+def test_eval_runs_return_the_previous_outcomes(records) -> None:
+    assert records.save_eval({"r@1": 90.0}, {"g1": {"rank": 1}}) is None
+    assert records.save_eval({"r@1": 80.0}, {"g1": {"rank": 2}}) == {"g1": {"rank": 1}}
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
+    rec = Records(f"sqlite:///{tmp_path / 'x.sqlite3'}", "s")
+    with rec.db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    rec.close()
