@@ -34,12 +34,24 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+def _sentences(passage: str) -> list[tuple[int, int]]:
+    """Sentence spans with fragments joined to what follows (crfcut cuts Thai at spaces, so a
+    subject such as "กรมพัฒนาธุรกิจการค้า (DBD)" can come out as a sentence of its own)."""
+    spans: list[tuple[int, int]] = []
+    for start, end in thai.sentence_spans(passage):
+        if spans and spans[-1][1] - spans[-1][0] < MIN_SENTENCE_CHARS:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
 def best_sentence(question: str, passage: str) -> str:
     """The passage sentence sharing the most (and longest) words with the question.
 
     Word length stands in for informativeness: in Thai, short tokens are mostly particles.
     """
-    spans = thai.sentence_spans(passage)
+    spans = _sentences(passage)
     if not spans:
         return passage.strip()
     wanted = set(thai.tokens(question))
@@ -49,11 +61,7 @@ def best_sentence(question: str, passage: str) -> str:
         score = sum(len(t) for t in shared)
         if score > best_score:
             best, best_score = (start, end), score
-    start, end = best
-    following = [span for span in spans if span[0] >= end]
-    while end - start < MIN_SENTENCE_CHARS and following:
-        end = following.pop(0)[1]
-    return passage[start:end].strip()
+    return passage[best[0] : best[1]].strip()
 
 
 def confidence(score: float, threshold: Threshold) -> float:
