@@ -9,7 +9,8 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   apt-get install -y -qq postgresql >&2
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-port=${DGBOT_PG_PORT:-54329}
+# A free port unless one is given: a server left from an earlier run must not block this one.
+port=${DGBOT_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 data=$(mktemp -d /tmp/dgbot-pg.XXXXXX)
 chown postgres: "$data"
 run() { runuser -u postgres -- "$@"; }

@@ -1,7 +1,7 @@
 """👍/👎 votes and the salt that keeps voters (and askers) anonymous in the record.
 
-Handlers hand votes to a ``FeedbackSink`` (``bot.records.Records`` in service) and never see how
-they are kept. A user is stored only as a salted hash: enough to count distinct users, useless
+Handlers hand a ``Vote`` to the record (``bot.records.Records``) and never see how it is kept.
+A user is stored only as a salted hash: enough to count distinct users, useless
 for finding the person.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
 
 from index import Settings
 
@@ -22,10 +21,6 @@ class Vote:
     user_id: int  # hashed by the sink, never stored
     helpful: bool
     question_id: int  # the recorded question the answer belongs to
-
-
-class FeedbackSink(Protocol):
-    def record(self, vote: Vote) -> None: ...
 
 
 def hash_salt(settings: Settings) -> str:

@@ -201,7 +201,7 @@ class Records:
             return conn.execute(questions.insert().returning(questions.c.id), row).scalar_one()
 
     def record(self, vote: Vote) -> None:
-        """A citizen's 👍/👎 (the ``FeedbackSink`` the handlers were written against)."""
+        """A citizen's 👍/👎."""
         row = {
             "question_id": vote.question_id,
             "at": utcnow(),

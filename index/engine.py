@@ -17,7 +17,7 @@ from .chunking import ChunkParams
 from .embedder import Embedder, load_embedder
 from .search import Fusion, Searcher, SearchResult
 from .settings import Settings
-from .store import IndexError_, open_index, read_manifest
+from .store import open_index
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,3 @@ def rebuild(settings: Settings, embedder: Embedder, skip_bad: bool = False) -> B
     report = build_index(articles, embedder, settings.index_path, ChunkParams(), progress=True)
     report.skipped = skipped
     return report
-
-
-__all__ = ["CorpusInfo", "Engine", "IndexError_", "read_manifest", "rebuild"]
