@@ -33,15 +33,6 @@ GRID = {
 }
 
 
-def _shares(lexical: Lexical, queries: list[list[str]]) -> np.ndarray:
-    rows = []
-    for tokens in queries:
-        attainable = lexical.attainable(tokens)
-        scores = lexical.scores(tokens)
-        rows.append(scores / attainable if attainable > 0 else scores * 0)
-    return np.stack(rows)
-
-
 def features(articles, items, params: ChunkParams, embedder) -> dict[str, np.ndarray]:
     """Question × chunk matrices of every signal the fusion can weigh."""
     chunks = build_chunks(articles, params)
@@ -56,8 +47,8 @@ def features(articles, items, params: ChunkParams, embedder) -> dict[str, np.nda
     return {
         "dense": queries @ vectors.T,
         "article_dense": (queries @ article_vectors(chunks, vectors, ids).T)[:, col],
-        "lexical": _shares(chunk_lex, tokens),
-        "article_lexical": _shares(article_lex, tokens)[:, col],
+        "lexical": np.stack([chunk_lex.share(t) for t in tokens]),
+        "article_lexical": np.stack([article_lex.share(t) for t in tokens])[:, col],
         "owner": col,
         "target": np.array([ids.index(i.article_id) for i in items]),
     }

@@ -53,6 +53,12 @@ class Lexical:
         known = sum(float(self._best[vocab[t]]) for t in words if t in vocab)
         return known + unknown * float(self._best.max(initial=0.0))
 
+    def share(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 of every document as a share (0..1) of what the words could earn."""
+        scores = self.scores(query_tokens)
+        attainable = self.attainable(query_tokens)
+        return scores / attainable if attainable > 0 else np.zeros_like(scores)
+
 
 def _best_per_word(bm25: bm25s.BM25) -> np.ndarray:
     """Highest score each vocabulary word gives any document (the index is word-major CSC)."""

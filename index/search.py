@@ -77,10 +77,6 @@ class _ArticleScores:
         return self.fusion.article_dense * self.dense + self.fusion.article_lexical * self.lexical
 
 
-def _share(scores: np.ndarray, attainable: float) -> np.ndarray:
-    return scores / attainable if attainable > 0 else np.zeros_like(scores)
-
-
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
     """Indices of the ``n`` highest positive scores (unordered)."""
     idx = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
@@ -123,11 +119,10 @@ class Searcher:
         dense_scores, dense_ids = self.index.dense.search(qvec[None, :], depth)
         lap("dense")
         tokens = list(understood.tokens)
-        chunk_lex, art_lex = self.index.lexical, self.index.articles.lexical
-        lex = _share(chunk_lex.scores(tokens), chunk_lex.attainable(tokens))
+        lex = self.index.lexical.share(tokens)
         article = _ArticleScores(
             self.index.articles.vectors @ qvec,
-            _share(art_lex.scores(tokens), art_lex.attainable(tokens)),
+            self.index.articles.lexical.share(tokens),
             self.fusion,
         )
         lap("lexical")
