@@ -85,6 +85,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Delete one user's questions and votes, as /forget does for the user, and say how many."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .feedback import SALT_FILE
+
+    settings = Settings.load()
+    if not settings.hash_salt and not (settings.cache_dir / SALT_FILE).is_file():
+        raise SettingsError(
+            f"no hash salt: neither DGBOT_HASH_SALT nor {settings.cache_dir / SALT_FILE} is set; "
+            "run this where the bot runs (same DGBOT_CACHE_DIR), or no record could match"
+        )
+    try:
+        forgotten = _records(settings).forget(args.user_id)
+    except SQLAlchemyError as exc:
+        return _database_error(exc)
+    print(
+        f"deleted {forgotten.questions} question(s) and {forgotten.votes} vote(s) or verdict(s) "
+        f"of user {args.user_id}"
+    )
+    return 0
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -112,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--since", type=_date, required=True, metavar="DATE", help="YYYY-MM-DD")
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     export.set_defaults(func=cmd_export)
+    forget = sub.add_parser(
+        "forget",
+        help="delete a user's questions and votes from the record",
+        description="delete everything the Telegram user USER_ID asked (with the votes on it) "
+        "and every vote they gave; prints how many records were deleted",
+    )
+    forget.add_argument("user_id", type=int, metavar="USER_ID", help="the Telegram user id")
+    forget.set_defaults(func=cmd_forget)
     return run(parser, argv)
 
 

@@ -180,8 +180,8 @@ async def new_topic(update: Update, context: Context) -> None:
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything this user asked from the record, with the votes on it."""
     records = services(context).records
-    count = await asyncio.to_thread(records.forget, update.effective_user.id)
-    await _reply(update, context, texts.FORGOTTEN.format(count=count))
+    forgotten = await asyncio.to_thread(records.forget, update.effective_user.id)
+    await _reply(update, context, texts.FORGOTTEN.format(count=forgotten.questions))
 
 
 async def ask(update: Update, context: Context) -> None:

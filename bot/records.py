@@ -126,6 +126,14 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class Forgotten:
+    """What a deletion removed: questions, and votes plus staff verdicts."""
+
+    questions: int
+    votes: int
+
+
+@dataclass(frozen=True)
 class BadAnswer:
     at: dt.datetime
     question: str
@@ -237,23 +245,33 @@ class Records:
             )
         return previous
 
-    def _delete_questions(self, where: sa.ColumnElement[bool]) -> int:
+    def _delete_questions(
+        self, where: sa.ColumnElement[bool], voter: str | None = None
+    ) -> Forgotten:
+        """Questions matching ``where`` with every vote and verdict on them, and with ``voter``
+        also that user's own votes and verdicts on other questions; one transaction."""
         ids = sa.select(questions.c.id).where(where).scalar_subquery()
+        votes = 0
         with self.db.begin() as conn:
-            conn.execute(feedback.delete().where(feedback.c.question_id.in_(ids)))
-            conn.execute(verdicts.delete().where(verdicts.c.question_id.in_(ids)))
-            return conn.execute(questions.delete().where(where)).rowcount
+            for table in (feedback, verdicts):
+                on = table.c.question_id.in_(ids)
+                if voter is not None:
+                    on = sa.or_(on, table.c.user_hash == voter)
+                votes += conn.execute(table.delete().where(on)).rowcount
+            return Forgotten(conn.execute(questions.delete().where(where)).rowcount, votes)
 
     def purge(self, days: int, now: dt.datetime | None = None) -> int:
         """DGBOT_RETENTION_DAYS: delete questions (and their votes) older than ``days``."""
         if days <= 0:
             return 0
         cutoff = (now or utcnow()) - dt.timedelta(days=days)
-        return self._delete_questions(questions.c.at < cutoff)
+        return self._delete_questions(questions.c.at < cutoff).questions
 
-    def forget(self, user_id: int) -> int:
-        """/forget: everything a user asked, with the votes on it; returns questions deleted."""
-        return self._delete_questions(questions.c.user_hash == self.user_hash(user_id))
+    def forget(self, user_id: int) -> Forgotten:
+        """/forget and ``dgbot forget``: everything a user asked (with the votes on it) and
+        every vote or verdict the user gave."""
+        mine = self.user_hash(user_id)
+        return self._delete_questions(questions.c.user_hash == mine, voter=mine)
 
     # ------------------------------------------------------------------ reading
 

@@ -87,3 +87,30 @@ def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None
     assert "คำถามทดสอบ" in out.read_text(encoding="utf-8")
     with pytest.raises(SystemExit):
         main(["export", "--since", "yesterday"])
+
+
+def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatch, capsys) -> None:
+    from bot.feedback import Vote, hash_salt
+    from bot.records import Records
+    from index import Answer, Settings
+
+    for key in [k for k in os.environ if k.startswith("DGBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DGBOT_CACHE_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no .env
+    assert main(["forget", "9"]) == 1  # no salt yet: nothing could match, so say so
+    assert "no hash salt" in capsys.readouterr().err
+    salt = hash_salt(Settings(cache_dir=tmp_path))  # the salt the bot made on its first start
+    records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", salt)
+    mine = records.record_answer(Answer("ของฉัน", False, "", "", 0.1), "private", 9, 12.0)
+    other = records.record_answer(Answer("ของคนอื่น", False, "", "", 0.1), "private", 10, 12.0)
+    records.record(Vote(9, True, other))
+    records.record(Vote(10, False, mine))
+    assert main(["forget", "9"]) == 0
+    said = capsys.readouterr().out
+    assert said == "deleted 1 question(s) and 2 vote(s) or verdict(s) of user 9\n"
+    assert records.forget(9).questions == 0 and records.forget(10).questions == 1
+    records.close()
+    with pytest.raises(SystemExit):
+        main(["forget", "not-a-number"])
+    assert "invalid int value" in capsys.readouterr().err

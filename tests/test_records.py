@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import os
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.feedback import Vote
-from bot.records import MIGRATIONS, Records, metadata, questions, utcnow
+from bot.records import MIGRATIONS, Forgotten, Records, feedback, metadata, questions, utcnow
 from index import Answer, Chunk, Hit
 
 USER, OTHER = 31337, 4242
@@ -71,6 +72,25 @@ def test_answers_are_kept_with_a_hash_never_the_user_id(records) -> None:
     assert Records("sqlite://", "other salt").user_hash(USER) != row.user_hash
 
 
+def test_no_table_holds_a_raw_user_id(records) -> None:
+    """Whoever reads the database (a backup, an export) cannot find a user from it."""
+    user = 8123456789
+    asked = records.record_answer(answer("คำถาม"), "private", user, 3.0)
+    records.record(Vote(user, True, asked))
+    records.record_verdict(asked, user, correct=True)
+    with records.db.connect() as conn:
+        rows = [
+            (table.name, row)
+            for table in metadata.sorted_tables
+            for row in conn.execute(sa.select(table))
+        ]
+    tables = {name for name, _ in rows}
+    assert {"questions", "feedback", "verdicts"} <= tables
+    assert not [row for _, row in rows if str(user) in repr(tuple(row))]
+    unsalted = hashlib.sha256(str(user).encode()).hexdigest()[:32]
+    assert records.user_hash(user) != unsalted
+
+
 def test_votes_and_verdicts_feed_the_bad_answer_list(records) -> None:
     good = records.record_answer(answer("ดี"), "private", USER, 10)
     bad = records.record_answer(answer("แย่"), "group", OTHER, 10)
@@ -117,10 +137,13 @@ def test_retention_and_forget_delete_questions_with_their_votes(records) -> None
     assert records.purge(0) == 0  # 0 = keep forever
     assert records.purge(90) == 1
     assert records.bad_answers() == []
-    assert records.forget(USER) == 1
+    records.record(Vote(OTHER, False, mine))  # a vote on the user's question goes with it
+    records.record(Vote(USER, True, kept))  # the user's own vote on another's question too
+    assert records.forget(USER) == Forgotten(questions=1, votes=2)
     with records.db.connect() as conn:
         assert set(conn.scalars(sa.select(questions.c.id))) == {kept}
-    assert mine != kept
+        assert conn.scalar(sa.select(sa.func.count()).select_from(feedback)) == 0
+    assert records.forget(USER) == Forgotten(0, 0)
 
 
 def test_export_writes_csv_since_a_date(records) -> None:
