@@ -7,9 +7,12 @@ manifest, so a truncated or edited file is refused by name instead of answering 
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -29,6 +32,8 @@ CHUNKS = "chunks.jsonl"
 LEXICAL = "lexical"
 ARTICLE_VECTORS = "articles.npy"
 ARTICLE_LEXICAL = "lexical-articles"
+REQUIRED = (DENSE, CHUNKS, LEXICAL, ARTICLE_VECTORS, ARTICLE_LEXICAL)  # files or folders
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
 class IndexError_(RuntimeError):
@@ -94,7 +99,8 @@ def write_index(
     """Write a complete index next to ``target`` and swap it in with renames."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+    sweep(target)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-{os.getpid()}-", dir=target.parent))
     try:
         dense = faiss.IndexFlatIP(manifest.dim)
         if len(vectors):
@@ -118,16 +124,68 @@ def write_index(
     return target
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2`` with RENAME_EXCHANGE), so there is no
+    moment without an index, even if the process is killed; False where it is not supported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
 def swap_in(new: Path, target: Path) -> None:
     """Put the complete folder ``new`` at ``target``; readers never see a partial index."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # it now holds the replaced index
+        return
+    old = target.with_name(f".{target.name}-old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep(target: Path) -> list[Path]:
+    """Remove what a killed build left beside ``target`` (its work and replaced folders), once
+    the process that made them is gone; a build still running keeps its folder."""
+    left = re.compile(rf"\.{re.escape(target.name)}-(?:new|old)-(\d+)(?:-.*)?")
+    removed = []
+    for path in target.parent.iterdir() if target.parent.is_dir() else ():
+        found = left.fullmatch(path.name)
+        if found and path.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -150,6 +208,9 @@ def open_index(folder: Path, verify: bool = True) -> StoredIndex:
             f"{folder}: index format {manifest.format}, expected {FORMAT}; rebuild it"
         )
     if verify:
+        for name in REQUIRED:
+            if not any(rel == name or rel.startswith(f"{name}/") for rel in manifest.files):
+                raise IndexError_(f"{folder / name}: not listed in {MANIFEST}; rebuild the index")
         for rel, expected in manifest.files.items():
             path = folder / rel
             if not path.is_file():

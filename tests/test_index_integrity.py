@@ -1,0 +1,262 @@
+"""A damaged index is refused by name at every entry point; a failed or killed rebuild leaves the
+old index serving and nothing half-written where the bot looks."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import index.store as store
+from bot import texts
+from bot.cli import main
+from index import Engine
+from index.reindex import ReindexError, reindex
+from index.store import MANIFEST, REQUIRED, IndexError_, open_index, sweep
+from tests.conftest import REPO
+from tests.fake_telegram import FakeTelegram
+from tests.test_bot_e2e import DBD_2020, assert_dbd_2020_answer, reply, running
+from tests.test_bot_staff import (  # noqa: F401  (fixtures used by name)
+    CITIZEN,
+    bot_settings,
+    own_index,
+    staff_reply,
+    staff_says,
+    staff_settings,
+    starts,
+    tg,
+)
+from tests.test_store import _write
+
+DISK_FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:  # one byte changed, same size: only the checksum can tell
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+
+
+def _kinds(folder: Path) -> dict[str, str]:
+    """One file of each kind the manifest lists (a lexical index is a folder of files)."""
+    files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    return {rel.split("/")[0]: rel for rel in sorted(files)}
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_every_kind_of_index_file_is_checked(tmp_path, how) -> None:
+    built, _ = _write(tmp_path / "built")
+    kinds = _kinds(built)
+    assert set(kinds) == set(REQUIRED)
+    every = json.loads((built / MANIFEST).read_text(encoding="utf-8"))["files"]
+    for rel in every:
+        folder = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(built, folder)
+        _damage(folder / rel, how)
+        with pytest.raises(IndexError_, match="checksum mismatch") as refused:
+            open_index(folder)
+        assert str(folder / rel) in str(refused.value)
+
+
+def test_a_damaged_manifest_is_refused_by_name(tmp_path) -> None:
+    folder, _ = _write(tmp_path / "idx")
+    manifest = folder / MANIFEST
+    good = manifest.read_text(encoding="utf-8")
+    _damage(manifest, "truncated")
+    with pytest.raises(IndexError_, match="unreadable manifest") as refused:
+        open_index(folder)
+    assert str(manifest) in str(refused.value)
+    data = json.loads(good)
+    data["files"] = {k: v for k, v in data["files"].items() if k != "dense.faiss"}
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    (folder / "dense.faiss").write_bytes(b"not an index")  # unlisted, so no checksum to catch it
+    with pytest.raises(IndexError_, match=r"dense\.faiss: not listed"):
+        open_index(folder)
+
+
+@pytest.fixture
+def live_copy(settings, engine, tmp_path) -> Path:
+    folder = tmp_path / "index"
+    shutil.copytree(settings.index_path, folder)
+    return folder
+
+
+def test_engine_open_refuses_each_damaged_file_kind(settings, embedder, live_copy) -> None:
+    for kind, rel in _kinds(live_copy).items():
+        folder = live_copy.with_name(f"bad-{kind}")
+        shutil.copytree(live_copy, folder)
+        _damage(folder / rel, "truncated")
+        with pytest.raises(IndexError_, match="checksum") as refused:
+            Engine.open(settings, embedder=embedder, index_dir=folder)
+        assert str(folder / rel) in str(refused.value)
+
+
+def test_ask_refuses_a_truncated_index_in_one_line(env, live_copy) -> None:
+    _damage(live_copy / "chunks.jsonl", "truncated")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ask", "อะไร"],
+        env={**env, "DGBOT_INDEX_DIR": str(live_copy), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=live_copy.parent,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"dgbot: error: {live_copy / 'chunks.jsonl'}: checksum mismatch (corrupt or modified); "
+        "rebuild it"
+    ]
+
+
+def test_serve_refuses_a_corrupt_index_before_answering(
+    settings, live_copy, tmp_path, monkeypatch, capsys
+) -> None:
+    lexical = _kinds(live_copy)["lexical"]
+    _damage(live_copy / lexical, "flipped")
+    for key in [k for k in os.environ if k.startswith("DGBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no .env
+    asyncio.set_event_loop(asyncio.new_event_loop())  # run_polling uses it, then closes it
+    try:
+        with FakeTelegram() as fake:
+            monkeypatch.setenv("DGBOT_TELEGRAM_TOKEN", fake.token)
+            monkeypatch.setenv("DGBOT_TELEGRAM_BASE_URL", fake.base_url)
+            monkeypatch.setenv("DGBOT_CACHE_DIR", str(settings.cache_dir))  # the test model
+            monkeypatch.setenv("DGBOT_INDEX_DIR", str(live_copy))
+            monkeypatch.setenv("DGBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+            monkeypatch.setenv("DGBOT_HASH_SALT", "s")
+            assert main(["serve"]) == 1
+            assert fake.calls_of("getUpdates") == []  # it never started taking questions
+    finally:
+        asyncio.set_event_loop(None)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"dgbot: error: {live_copy / lexical}: checksum mismatch (corrupt or modified); rebuild it"
+    ]
+
+
+# ---------------------------------------------------------------------------- failed rebuilds
+
+KILLED_BUILD = """
+import sys, time
+from pathlib import Path
+from index.lexical import Lexical
+from tests.test_store import _write
+
+real = Lexical.save
+
+def save_then_hang(self, where):
+    real(self, where)
+    Path(sys.argv[2]).write_text("half written")
+    time.sleep(600)
+
+Lexical.save = save_then_hang
+_write(Path(sys.argv[1]), n=5)
+"""
+
+
+def test_a_build_killed_half_way_leaves_the_old_index_and_its_litter_is_swept(tmp_path) -> None:
+    folder, _ = _write(tmp_path / "idx", n=3)
+    flag = tmp_path / "flag"
+    build = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(folder), str(flag)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists() and build.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flag.exists(), "the build did not reach the middle of its write"
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+    assert len(open_index(folder).chunks) == 3  # the old index, whole and verified
+    (litter,) = [p for p in tmp_path.iterdir() if p.name.startswith(".idx-new-")]
+    assert str(build.pid) in litter.name
+    assert sweep(folder) == [litter]
+    _write(folder, n=4)  # and the next build works as usual
+    assert len(open_index(folder).chunks) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flag", "idx"]
+
+
+def test_a_running_builds_folder_is_not_swept(tmp_path) -> None:
+    mine = tmp_path / f".idx-new-{os.getpid()}-abc"
+    mine.mkdir()
+    assert sweep(tmp_path / "idx") == [] and mine.exists()
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_a_failed_swap_keeps_the_old_index_in_place(tmp_path, monkeypatch, exchange) -> None:
+    folder, _ = _write(tmp_path / "idx", n=3)
+    if not exchange:
+        monkeypatch.setattr(store, "_exchange", lambda a, b: False)
+    _write(folder, n=4)  # the swap itself works either way
+    assert len(open_index(folder).chunks) == 4
+    real, calls = os.replace, []
+
+    def second_rename_fails(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise DISK_FULL
+        real(src, dst)
+
+    monkeypatch.setattr(store, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(store.os, "replace", second_rename_fails)
+    with pytest.raises(OSError, match="No space left"):
+        _write(folder, n=5)
+    assert len(open_index(folder).chunks) == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]
+
+
+def test_a_full_disk_during_reindex_keeps_the_live_index(settings, engine, tmp_path, monkeypatch):
+    corpus, live = tmp_path / "corpus", tmp_path / "live" / "index"
+    shutil.copytree(settings.corpus_dir, corpus)
+    shutil.copytree(settings.index_path, live)
+    (corpus / "agency-lopburi.md").unlink()  # a real change, so a new index would differ
+    before = (live / MANIFEST).read_bytes()
+
+    def disk_full(*_args, **_kwargs):
+        raise DISK_FULL
+
+    monkeypatch.setattr(store.np, "save", disk_full)
+    own = replace(settings, corpus_dir=corpus, index_dir=live)
+    with pytest.raises(ReindexError, match="No space left on device"):
+        reindex(own, engine, [], tolerance=1.0)
+    assert (live / MANIFEST).read_bytes() == before
+    assert "agency-lopburi" in open_index(live).manifest.articles
+    assert [p.name for p in live.parent.iterdir()] == ["index"]  # no staging, no work folder
+
+
+def test_staff_reindex_on_a_full_disk_says_so_and_keeps_serving(
+    tg,  # noqa: F811
+    own_index,  # noqa: F811
+    engine,
+    monkeypatch,
+) -> None:
+    def disk_full(*_args, **_kwargs):
+        raise DISK_FULL
+
+    monkeypatch.setattr(store.faiss, "write_index", disk_full)
+    before = (own_index.index_path / MANIFEST).read_bytes()
+    with running(own_index, engine):
+        staff_says(tg, "reindex")
+        failed = staff_reply(tg, starts(texts.REINDEX_FAILED.split("{")[0]))["text"]
+        tg.send_text(CITIZEN, DBD_2020)
+        assert_dbd_2020_answer(reply(tg, CITIZEN))
+    assert "No space left on device" in failed
+    assert (own_index.index_path / MANIFEST).read_bytes() == before
+    assert [p.name for p in own_index.index_path.parent.iterdir() if p.name.startswith(".")] == []
