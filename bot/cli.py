@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import sys
 
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from index.cli import build_parser, run
 from index.settings import Settings, SettingsError
@@ -30,17 +30,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # an unknown level name
         raise SettingsError(f"DGBOT_LOG_LEVEL={settings.log_level!r}: {exc}") from exc
-    from .app import build_application, serve  # here: other commands need not load the bot
+    from . import app as bot_app  # here: other commands need not load the bot
 
-    app = build_application(settings)
+    app = bot_app.build_application(settings)
     try:
-        serve(app, args.webhook)
+        bot_app.serve(app, args.webhook)
     except InvalidToken:
         print("dgbot: error: Telegram rejected DGBOT_TELEGRAM_TOKEN; check it", file=sys.stderr)
         return 1
-    except NetworkError as exc:
-        reason = exc.message.replace(settings.telegram_token, "[REDACTED]")
-        print(f"dgbot: error: cannot reach Telegram: {reason}", file=sys.stderr)
+    except TelegramError as exc:  # the message may quote a request URL, which holds the token
+        reason = " ".join(exc.message.replace(settings.telegram_token, bot_app.REDACTED).split())
+        what = "cannot reach Telegram" if isinstance(exc, NetworkError) else "Telegram refused"
+        print(f"dgbot: error: {what}: {reason}", file=sys.stderr)
         return 1
     return 0
 

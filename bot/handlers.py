@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import unicodedata
 from collections.abc import Sequence
 
 from telegram import (
@@ -50,6 +51,8 @@ Context = ContextTypes.DEFAULT_TYPE
 def first_part(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
     """The question in ``text`` (spaces tidied), cut at a word gap near ``limit``; was it cut?"""
     text = " ".join(text.split())
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in text):
+        return "", False  # only invisible characters or marks with nothing to sit on
     if len(text) <= limit:
         return text, False
     cut = text.rfind(" ", limit // 2, limit + 1)
@@ -64,7 +67,10 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
     """The text meant for the bot, its @mentions removed; None in a group when not addressed.
 
     In groups the bot answers only when mentioned or replied to, never to side conversation.
+    A post with no sender (a channel's) is never a question to the bot.
     """
+    if message.from_user is None:
+        return None
     kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
     if message.text is not None:
         text, entities = message.text, message.parse_entities(kinds)
@@ -143,9 +149,9 @@ def _year(answer: Answer) -> int:
 
 async def _stored_for_button(update: Update, context: Context) -> tuple[str, Stored] | None:
     """The answer a button belongs to; a forged or expired key gets a polite toast instead."""
-    query = update.callback_query
+    query, chat = update.callback_query, update.effective_chat
     key = query.data.split(":")[1]
-    stored = services(context).answers.get(update.effective_chat.id, key)
+    stored = services(context).answers.get(chat.id, key) if chat is not None else None
     if stored is None:
         await query.answer(texts.EXPIRED)
         return None
@@ -187,7 +193,7 @@ async def forget(update: Update, context: Context) -> None:
 async def ask(update: Update, context: Context) -> None:
     """/ask คำถาม: the way to ask in a group without mentioning the bot."""
     question = " ".join(context.args or [])
-    if not question:
+    if not first_part(question)[0]:
         await _reply(update, context, texts.ASK_USAGE)
         return
     await _answer_question(update, context, question)
@@ -223,7 +229,7 @@ async def example_button(update: Update, context: Context) -> None:
     """An example question button asks its question."""
     query = update.callback_query
     number = int(query.data.split(":")[1])
-    if number >= len(texts.EXAMPLES):
+    if number >= len(texts.EXAMPLES) or update.effective_chat is None:  # None: inline message
         await query.answer(texts.EXPIRED)
         return
     await query.answer()

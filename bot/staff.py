@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 
 from index import Answer
@@ -71,12 +72,13 @@ def staff_only(handler: Handler) -> Handler:
         if allowed(svc, update):
             await handler(update, context)
             return
-        user = update.effective_user
+        user, chat = update.effective_user, update.effective_chat
         log.warning(
             "refused staff action %s from user %s in chat %s",
             handler.__name__,
             svc.records.user_hash(user.id) if user else "?",
-            update.effective_chat.id if update.effective_chat else "?",
+            # A private chat's id is the user's id: name only group chats.
+            "?" if chat is None else "(private)" if chat.type == ChatType.PRIVATE else chat.id,
         )
         if update.callback_query is not None:
             await update.callback_query.answer(texts.STAFF_ONLY, show_alert=True)

@@ -1033,6 +1033,32 @@ class FakeTelegram:
         self.push_update({"callback_query": query})
         return copy.deepcopy(query)
 
+    def forge_callback(
+        self, chat_id: int | None, data: str, *, user_id: int, chat_type: str = "private"
+    ) -> JSON:
+        """A modified client sends callback ``data`` no button of the bot carries, on a made-up
+        message in ``chat_id`` (None: on an inline message, which names no chat)."""
+        with self._cond:
+            query: JSON = {
+                "id": self._new_query_id(),
+                "from": self._user(user_id, "Forger", None),
+                "chat_instance": "forged",
+                "data": data,
+            }
+            if chat_id is None:
+                query["inline_message_id"] = f"forged-{self._serial}"
+            else:
+                chat = self._chat_for(chat_id, chat_type, query["from"])
+                query["message"] = {
+                    "message_id": 9_000_000 + self._serial,
+                    "date": int(time.time()),
+                    "chat": copy.deepcopy(chat),
+                    "from": self._bot_from(),
+                    "text": "forged",
+                }
+        self.push_update({"callback_query": query})
+        return copy.deepcopy(query)
+
     def inline_query(
         self,
         user_id: int,
