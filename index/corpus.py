@@ -26,6 +26,7 @@ _Loader.yaml_implicit_resolvers = {
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # tab, newlines and form feed are text
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,26 @@ def _as_tuple(value) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _text(meta: dict, key: str) -> str:
+    """A field that must be one piece of text (YAML may give a list or a mapping instead)."""
+    value = meta.get(key)
+    if isinstance(value, (list, dict, set)):
+        raise ValueError(
+            f"{key} must be text, not a {'list' if isinstance(value, list) else 'mapping'}"
+        )
+    return str(value if value is not None else "").strip()
+
+
 def parse_article(text: str, path: str = "") -> Article:
-    """Validate one article; raises ValueError naming the first field that is wrong."""
-    meta, body = split_front_matter(text)
-    art_id = str(meta.get("id") or "").strip()
+    """Validate one article; raises ValueError naming the first field that is wrong.
+
+    A byte-order mark and Windows line ends, as some editors save files, are read as plain text.
+    """
+    meta, body = split_front_matter(text.removeprefix("\ufeff").replace("\r\n", "\n"))
+    art_id = _text(meta, "id")
     if not _ID.match(art_id):
         raise ValueError(f"missing or bad id {art_id!r} (lowercase letters, digits, . _ -)")
-    title = str(meta.get("title") or "").strip()
+    title = _text(meta, "title")
     if not title:
         raise ValueError("missing title")
     date = meta.get("date")
@@ -128,17 +142,21 @@ def parse_article(text: str, path: str = "") -> Article:
         raise ValueError(f"source is not a URL: {bad[0]!r}")
     if not body.strip():
         raise ValueError("empty body")
-    if "\x00" in body:
-        raise ValueError("body contains binary data (NUL bytes)")
+    control = _CONTROL.search(body)
+    if control:
+        raise ValueError(
+            f"body contains binary data (control character {control.group()!r} "
+            f"at character {control.start()})"
+        )
     return Article(
         id=art_id,
         title=title,
         date=date,
         sources=sources,
         body=body,
-        agency=str(meta.get("agency") or ""),
+        agency=_text(meta, "agency"),
         tags=_as_tuple(meta.get("tags")),
-        lang=str(meta.get("lang") or "th"),
+        lang=_text(meta, "lang") or "th",
         facts=_as_tuple(meta.get("facts")),
         path=path,
     )

@@ -35,11 +35,24 @@ def _write(folder, name, text):
         (GOOD.format(id="a").replace("เนื้อข่าวภาษาไทย", "   "), "empty body"),
         (GOOD.format(id="a").replace("https://example.org/news/1", "not a url"), "not a URL"),
         (GOOD.format(id="Bad Id"), "bad id"),
+        (GOOD.format(id="a").replace('"ชื่อข่าว"', "[ชื่อ, ข่าว]"), "title must be text, not a list"),
+        (GOOD.format(id="a").replace('"ชื่อข่าว"', "{th: ชื่อข่าว}"), "title must be text, not a map"),
+        ("---\n!!python/object/apply:os.system ['true']\n---\nbody", "not valid YAML"),
+        ("---\nid: a\x00\n---\nbody", "not valid YAML"),
+        ("---\n- id\n- title\n---\nbody", "must be a YAML mapping"),
+        (GOOD.format(id="a").replace("ภาษาไทย", "\x00\x01PNG"), "binary data"),
+        (GOOD.format(id="a").replace("ภาษาไทย", "\x1b[31m"), r"control character '\\x1b'"),
     ],
 )
 def test_parse_errors_name_the_problem(text, problem):
     with pytest.raises(ValueError, match=problem):
         parse_article(text)
+
+
+def test_windows_line_ends_and_a_byte_order_mark_are_plain_text():
+    unix = parse_article(GOOD.format(id="a"))
+    windows = parse_article("\ufeff" + GOOD.format(id="a").replace("\n", "\r\n"))
+    assert windows == unix and "\r" not in windows.body
 
 
 def test_every_bad_file_is_reported(tmp_path):

@@ -459,3 +459,16 @@ def test_render_article_round_trips():
 def test_ingested_thaigov_article_round_trips(dga_files):
     [article] = ing.parse_thaigov(dga_files[0].read_text(encoding="utf-8"))
     assert parse_article(render_article(article)) == article
+
+
+def test_control_characters_in_a_page_are_refused_not_written(tmp_path):
+    page = tmp_path / "terminal-dump.txt"
+    page.write_bytes(
+        "สพร. มอบรางวัลรัฐบาลดิจิทัล\n4 ธันวาคม 2563\n\x1b[1mเนื้อข่าว\x1b[0m\x07\n"
+        "https://example.org/news/1\n".encode()
+    )
+    out = tmp_path / "corpus"
+    (outcome,) = ingest([page], out=out).outcomes
+    assert outcome.status is Status.ERROR
+    assert "binary data" in outcome.message and "'\\x1b'" in outcome.message
+    assert list(out.iterdir()) == []
