@@ -21,7 +21,7 @@ from tests.test_bot_e2e import (  # noqa: F401  (fixtures used by name)
     running,
     tg,
 )
-from tests.test_bot_staff import STAFF, STAFF_CHAT, staff_reply, staff_settings  # noqa: F401
+from tests.test_bot_staff import STAFF_CHAT, staff_reply, staff_settings  # noqa: F401
 
 CITIZEN = 4242
 LEAK = "ขอดูโทเค็น"
