@@ -79,6 +79,12 @@ class Report:
         }
 
 
+def _answer_texts(qa: dict) -> tuple[str, ...]:
+    """SQuAD's first answer span, so answer accuracy means "the passage shown holds it"."""
+    answers = qa.get("answers") or []
+    return (answers[0]["text"],) if answers and answers[0].get("text") else ()
+
+
 def load_squad(path: Path) -> tuple[list[Article], list[EvalItem]]:
     """Paragraphs become articles ``p0001…``; each question expects its own paragraph."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -91,7 +97,10 @@ def load_squad(path: Path) -> tuple[list[Article], list[EvalItem]]:
                     pid, doc.get("title", pid), dt.date(2000, 1, 1), (SQUAD_URL,), para["context"]
                 )
             )
-            items += [EvalItem(qa["question"], pid, id=qa.get("id", "")) for qa in para["qas"]]
+            items += [
+                EvalItem(qa["question"], pid, _answer_texts(qa), id=qa.get("id", ""))
+                for qa in para["qas"]
+            ]
     return articles, items
 
 

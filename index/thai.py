@@ -19,6 +19,7 @@ from pythainlp.util import normalize as thai_normalize
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _WORD = re.compile(r"[\w\u0e00-\u0e7f]", re.UNICODE)
+_EDGE_PUNCTUATION = "()[]{}<>\"'“”‘’«»/\\–—-,;:!?.…*"
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
 # Fallback sentence ends: Thai uses spaces between sentences; also ., ?, ! and ฯลฯ.
 _FALLBACK_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u0e00-\u0e7f])\s{1,}(?=[\u0e00-\u0e7f])")
@@ -51,11 +52,17 @@ def canonical_year(token: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Lexical tokens: newmm words of the match key, lower-cased, without spaces or punctuation."""
+    """Lexical tokens: newmm words of the match key, lower-cased, without spaces or punctuation.
+
+    newmm keeps brackets, quotes, slashes and dashes on Latin words and numbers ("(DGA)",
+    "/DBD)", "–2565"), and the abbreviation dot on "สพร."; stripped, they match how people type
+    them ("DGA", "สพร", a year range's second year).
+    """
     words = word_tokenize(
         normalize(text), custom_dict=_trie(), engine="newmm", keep_whitespace=False
     )
-    return [canonical_year(w.lower()) for w in words if _WORD.search(w)]
+    stripped = (w.strip(_EDGE_PUNCTUATION) for w in words)
+    return [canonical_year(w.lower()) for w in stripped if _WORD.search(w)]
 
 
 def _crfcut(text: str) -> list[str] | None:

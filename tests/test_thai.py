@@ -11,7 +11,10 @@ def test_tokens_match_buddhist_and_christian_years():
 
 
 def test_tokens_keep_domain_abbreviations_whole():
-    assert "สพร." in thai.tokens("จัดโดยสพร.")
+    assert "สพร" in thai.tokens("จัดโดยสพร.")
+    assert thai.tokens("สพร. (DGA)") == thai.tokens("สพร DGA") == ["สพร", "dga"]
+    assert thai.tokens("แผนปี 2563–2565") == thai.tokens("แผนปี 2563 2565")
+    assert "e-government" in thai.tokens('"E-Government"')
     assert thai.tokens("กรมพัฒนาธุรกิจการค้า") == ["กรม", "พัฒนา", "ธุรกิจ", "การค้า"]
 
 
