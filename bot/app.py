@@ -1,12 +1,15 @@
 """The Telegram application: handlers, defaults, start-up work, and logs that keep secrets.
 
 ``build_application`` is the one way to assemble the bot, for ``dgbot serve`` and for the
-end-to-end tests alike; ``serve`` runs it by long polling or behind a webhook.
+end-to-end tests alike; ``serve`` runs it by long polling (bot/polling.py, which confirms an
+update only once handled) or behind a webhook; either way the journal (bot/journal.py) keeps
+an update Telegram delivers twice from being answered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
@@ -33,6 +36,8 @@ from index.settings import SettingsError
 
 from . import handlers, render, staff, texts
 from .feedback import hash_salt
+from .journal import JournaledApplication
+from .polling import run_polling
 from .records import Records
 from .services import KEY, Services
 
@@ -127,9 +132,22 @@ def add_handlers(app: Application) -> None:
     app.add_error_handler(handlers.on_error)
 
 
+class MessageRateLimiter(AIORateLimiter):
+    """Telegram's flood limits are on messages; "typing…" is not one and need not queue."""
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
 async def _post_init(app: Application) -> None:
     """Load the engine once (unless the caller gave one) and publish the command menu."""
     svc: Services = app.bot_data[KEY]
+    svc.outbox.notify = functools.partial(staff.tell_staff, app.bot, svc)
+    svc.outbox.start()
     if svc.engine is None:
         svc.engine = await asyncio.to_thread(Engine.open, svc.settings, build_if_missing=True)
     info = svc.engine.info()
@@ -144,6 +162,7 @@ async def _post_init(app: Application) -> None:
 async def _post_shutdown(app: Application) -> None:
     svc: Services = app.bot_data[KEY]
     svc.executor.shutdown(wait=True, cancel_futures=True)
+    await svc.outbox.stop()
     svc.records.close()
 
 
@@ -161,12 +180,15 @@ def build_application(settings: Settings, engine: Engine | None = None) -> Appli
             )
         )
         .concurrent_updates(True)
-        .rate_limiter(AIORateLimiter(max_retries=2))
+        .rate_limiter(MessageRateLimiter(max_retries=2))
+        .application_class(JournaledApplication)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
     )
-    app.bot_data[KEY] = Services(settings, Records(settings.database, hash_salt(settings)), engine)
+    svc = Services(settings, Records(settings.database, hash_salt(settings)), engine)
+    app.bot_data[KEY] = svc
+    app.journal = svc.journal
     add_handlers(app)
     return app
 
@@ -189,7 +211,7 @@ def serve(
     """Run until stopped: long polling, or a webhook at ``webhook_url`` (HTTPS, as Telegram
     requires) served on DGBOT_WEBHOOK_LISTEN:DGBOT_WEBHOOK_PORT behind a reverse proxy."""
     if webhook_url is None:
-        app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=stop_signals)
+        run_polling(app, ALLOWED_UPDATES, stop_signals)
         return
     if not webhook_url.lower().startswith("https://"):
         raise SettingsError(f"--webhook needs an https:// URL, got {webhook_url!r}")

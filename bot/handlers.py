@@ -31,8 +31,8 @@ from telegram.ext import ContextTypes
 from index import Answer
 
 from . import render, staff, texts
-from .feedback import Vote
 from .limits import Verdict
+from .outbox import Receipt
 from .send import send_html, typing
 from .services import services
 from .store import Stored
@@ -94,7 +94,7 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
 
 async def _reply(
     update: Update, context: Context, markup: str, keyboard: InlineKeyboardMarkup | None = None
-) -> Message:
+) -> Message | None:
     """Answer in the update's chat; in groups as a reply, so it is clear whom it answers."""
     message = update.effective_message
     quote = message.message_id if message is not None and _is_group(update.effective_chat) else None
@@ -126,20 +126,21 @@ async def _answer_question(
     started = time.perf_counter()
     answer = await svc.answer(reading.question, reading.reference_year)
     latency_ms = (time.perf_counter() - started) * 1000
-    question_id = await svc.record(
-        answer, update.effective_chat.type, update.effective_user.id, latency_ms
-    )
+    receipt = Receipt()  # filled in by the record, which waits until the answer is out
     if not answer.found:
         svc.conversations.forget(chat_id)
         html = render.not_found_html(question, notes)
         sent = await _reply(update, context, html, render.examples_keyboard())
     else:
         svc.conversations.remember(chat_id, reading.question, _year(answer))
-        key = svc.answers.put(chat_id, answer, question_id)
+        key = svc.answers.put(chat_id, answer, receipt)
         keyboard = render.answer_keyboard(key, more=len(answer.hits) > 1)
         sent = await _reply(update, context, render.answer_html(answer, notes), keyboard)
+    chat_type, user_id = update.effective_chat.type, update.effective_user.id
+    await svc.record(receipt, answer, chat_type, user_id, latency_ms)
     if staff.is_staff_chat(svc, chat_id):
-        await staff.send_debug(context.bot, svc, chat_id, answer, question_id, sent.message_id)
+        reply_to = sent.message_id if sent is not None else None
+        await staff.send_debug(context.bot, svc, chat_id, answer, receipt.id, reply_to)
 
 
 def _year(answer: Answer) -> int:
@@ -269,9 +270,8 @@ async def vote_button(update: Update, context: Context) -> None:
         await query.answer(texts.VOTE_ALREADY)
         return
     stored.voters.add(user_id)
-    if stored.question_id is not None:  # else the record was down when it was answered
-        vote = Vote(user_id, query.data.endswith(f":{render.UP}"), stored.question_id)
-        await asyncio.to_thread(services(context).records.record, vote)
+    helpful = query.data.endswith(f":{render.UP}")
+    await services(context).record_vote(user_id, helpful, stored.receipt)
     await query.answer(texts.VOTE_THANKS)
 
 

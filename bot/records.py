@@ -77,11 +77,22 @@ eval_runs = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("outcomes", sa.JSON, nullable=False),  # per question, see index.evaluate.outcomes
 )
+# Updates already answered, so one Telegram delivers again (after a crash, or a webhook retry)
+# is skipped; keyed by bot too, since update ids are only unique per bot.
+handled_updates = sa.Table(
+    "handled_updates",
+    metadata,
+    sa.Column("bot_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("update_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+)
+JOURNAL_DAYS = 2  # Telegram keeps an unconfirmed update for 24 hours
 
 # Append only: a step, once released, never changes (databases in the field already had it).
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
     (1, lambda conn: metadata.create_all(conn, tables=[questions, feedback, verdicts])),
     (2, lambda conn: eval_runs.create(conn)),
+    (3, lambda conn: handled_updates.create(conn)),
 )
 PG_MIGRATION_LOCK = 0x64676274  # "dgbt": replicas starting together migrate one at a time
 
@@ -186,6 +197,10 @@ class Records:
 
     def record_answer(self, answer: Answer, chat_type: str, user_id: int, latency_ms: float) -> int:
         """Keep a question with its answer; returns its id, for votes and verdicts later."""
+        return self.insert_question(self.question_row(answer, chat_type, user_id, latency_ms))
+
+    def question_row(self, answer: Answer, chat_type: str, user_id: int, latency_ms: float) -> dict:
+        """The row for a question, stamped now: it may be written later if the database is away."""
         sources = [
             {
                 "article_id": hit.chunk.article_id,
@@ -205,19 +220,51 @@ class Records:
             "sources": sources,
             "latency_ms": round(latency_ms, 2),
         }
+        return row
+
+    def insert_question(self, row: dict) -> int:
         with self.db.begin() as conn:
             return conn.execute(questions.insert().returning(questions.c.id), row).scalar_one()
 
     def record(self, vote: Vote) -> None:
         """A citizen's 👍/👎."""
-        row = {
-            "question_id": vote.question_id,
-            "at": utcnow(),
-            "user_hash": self.user_hash(vote.user_id),
-            "helpful": vote.helpful,
-        }
+        self.insert_vote(self.vote_row(vote.user_id, vote.helpful), vote.question_id)
+
+    def vote_row(self, user_id: int, helpful: bool) -> dict:
+        """A vote stamped now; its question id is added when written (the question may wait)."""
+        return {"at": utcnow(), "user_hash": self.user_hash(user_id), "helpful": helpful}
+
+    def insert_vote(self, row: dict, question_id: int) -> None:
         with self.db.begin() as conn:
-            conn.execute(feedback.insert(), row)
+            conn.execute(feedback.insert(), {**row, "question_id": question_id})
+
+    # ------------------------------------------------------------------ update journal
+
+    def handled(self, bot_id: int, update_ids: list[int]) -> set[int]:
+        """Which of ``update_ids`` this bot has already answered."""
+        j = handled_updates.c
+        with self.db.connect() as conn:
+            return set(
+                conn.scalars(
+                    sa.select(j.update_id).where(j.bot_id == bot_id, j.update_id.in_(update_ids))
+                )
+            )
+
+    def mark_handled(self, bot_id: int, update_id: int, at: dt.datetime) -> None:
+        """Note an answered update; noting it twice is harmless."""
+        try:
+            with self.db.begin() as conn:
+                row = {"bot_id": bot_id, "update_id": update_id, "at": at}
+                conn.execute(handled_updates.insert(), row)
+        except sa.exc.IntegrityError:
+            pass  # already noted (two replicas, or a retried write that had succeeded)
+
+    def prune_journal(self, now: dt.datetime | None = None) -> int:
+        """Forget handled updates older than Telegram would ever deliver again."""
+        cutoff = (now or utcnow()) - dt.timedelta(days=JOURNAL_DAYS)
+        with self.db.begin() as conn:
+            where = handled_updates.c.at < cutoff
+            return conn.execute(handled_updates.delete().where(where)).rowcount
 
     def record_verdict(self, question_id: int, user_id: int, correct: bool) -> bool:
         """A staff member's ✅/❌; False when no such question is recorded (forged or purged)."""

@@ -19,7 +19,9 @@ from telegram.ext import ContextTypes
 from index import Answer, CorpusInfo, Engine, Settings
 
 from .followup import Conversations
+from .journal import Journal
 from .limits import RateLimiter
+from .outbox import Outbox, Receipt
 from .records import Records
 from .store import AnswerStore
 
@@ -42,6 +44,8 @@ class Services:
         default_factory=lambda: ThreadPoolExecutor(ANSWER_WORKERS, thread_name_prefix="answer")
     )
     answers: AnswerStore = field(default_factory=AnswerStore)
+    outbox: Outbox = field(default_factory=Outbox)
+    journal: Journal = field(init=False)
     conversations: Conversations = field(init=False)
     limiter: RateLimiter = field(init=False)
     inline_limiter: RateLimiter = field(init=False)
@@ -49,6 +53,7 @@ class Services:
     _purged_at: float = 0.0
 
     def __post_init__(self) -> None:
+        self.journal = Journal(self.records, self.outbox)
         self.conversations = Conversations(self.settings.followup_seconds)
         self.limiter = RateLimiter(self.settings.user_rate_per_minute)
         # Inline queries arrive as the user types, several per question: a looser limit.
@@ -66,20 +71,37 @@ class Services:
         )
 
     async def record(
-        self, answer: Answer, chat_type: str, user_id: int, latency_ms: float
-    ) -> int | None:
-        """Keep the question in the record; a database failure must not lose the answer."""
-        try:
-            question_id = await asyncio.to_thread(
-                self.records.record_answer, answer, chat_type, user_id, latency_ms
-            )
-            if time.monotonic() - self._purged_at > PURGE_EVERY:
-                self._purged_at = time.monotonic()
-                await asyncio.to_thread(self.records.purge, self.settings.retention_days)
-        except Exception:
-            log.exception("could not record a question")
-            return None
-        return question_id
+        self, receipt: Receipt, answer: Answer, chat_type: str, user_id: int, latency_ms: float
+    ) -> None:
+        """Keep the question in the record, now or once the database is back (see Outbox);
+        ``receipt`` gets its id when written."""
+        row = self.records.question_row(answer, chat_type, user_id, latency_ms)
+
+        def write() -> None:
+            receipt.id = self.records.insert_question(row)
+
+        await self.outbox.write("a question", write)
+        if time.monotonic() - self._purged_at > PURGE_EVERY:
+            self._purged_at = time.monotonic()
+            await self.outbox.write("the retention clean-up", self._purge)
+
+    async def record_vote(self, user_id: int, helpful: bool, receipt: Receipt) -> None:
+        """A 👍/👎; on a question still waiting for the database it waits behind it."""
+        row = self.records.vote_row(user_id, helpful)
+
+        def write() -> None:
+            if receipt.id is None:
+                raise LookupError("the question it is about was never recorded")
+            self.records.insert_vote(row, receipt.id)
+
+        if receipt.id is None:
+            self.outbox.later("a vote", write)
+        else:
+            await self.outbox.write("a vote", write)
+
+    def _purge(self) -> None:
+        self.records.purge(self.settings.retention_days)
+        self.records.prune_journal()
 
     def corpus(self) -> CorpusInfo:
         return self.loaded().info()

@@ -128,7 +128,12 @@ def verdict_keyboard(question_id: int) -> InlineKeyboardMarkup:
 
 
 async def send_debug(
-    bot: Bot, svc: Services, chat_id: int, answer: Answer, question_id: int | None, reply_to: int
+    bot: Bot,
+    svc: Services,
+    chat_id: int,
+    answer: Answer,
+    question_id: int | None,
+    reply_to: int | None,
 ) -> None:
     """Under an answer in a staff chat: its debug block, with verdict buttons if recorded."""
     html = debug_html(answer, question_id, svc.loaded().threshold.min_score)
@@ -349,8 +354,13 @@ async def report_error(bot: Bot, svc: Services, update: object, error: BaseExcep
     text = texts.STAFF_ERROR.format(
         error=esc(error.__class__.__name__), kind=_kind(update), where=esc(_where(error))
     )
+    await tell_staff(bot, svc, text)
+
+
+async def tell_staff(bot: Bot, svc: Services, text: str) -> None:
+    """A one-line notice to every staff chat; a failure to deliver it is only logged."""
     for chat_id in svc.settings.staff_chat_ids:
         try:
             await bot.send_message(chat_id, text)
         except TelegramError as exc:
-            log.warning("could not report the error to staff chat %s: %s", chat_id, exc)
+            log.warning("could not tell staff chat %s: %s", chat_id, exc)

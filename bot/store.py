@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from index import Answer
 
+from .outbox import Receipt
+
 PER_CHAT = 50
 MAX_CHATS = 5_000
 
@@ -20,7 +22,7 @@ MAX_CHATS = 5_000
 @dataclass
 class Stored:
     answer: Answer
-    question_id: int | None = None  # its row in the record (None if recording failed)
+    receipt: Receipt = field(default_factory=Receipt)  # its row in the record, once written
     voters: set[int] = field(default_factory=set)  # who has voted on it already
     more_shown: bool = False
 
@@ -30,12 +32,12 @@ class AnswerStore:
         self.per_chat, self.max_chats = per_chat, max_chats
         self._chats: OrderedDict[int, OrderedDict[str, Stored]] = OrderedDict()
 
-    def put(self, chat_id: int, answer: Answer, question_id: int | None = None) -> str:
+    def put(self, chat_id: int, answer: Answer, receipt: Receipt | None = None) -> str:
         """Keep ``answer`` and return its key (8 URL-safe characters)."""
         answers = self._chats.setdefault(chat_id, OrderedDict())
         self._chats.move_to_end(chat_id)
         key = secrets.token_urlsafe(6)
-        answers[key] = Stored(answer, question_id)
+        answers[key] = Stored(answer, receipt or Receipt())
         while len(answers) > self.per_chat:
             answers.popitem(last=False)
         while len(self._chats) > self.max_chats:

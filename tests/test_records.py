@@ -171,3 +171,14 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
     with rec.db.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     rec.close()
+
+
+def test_update_journal_remembers_per_bot_and_forgets_after_two_days(records) -> None:
+    now = utcnow()
+    records.mark_handled(1, 500, now - dt.timedelta(days=3))
+    records.mark_handled(1, 501, now)
+    records.mark_handled(1, 501, now)  # a second note of the same update is harmless
+    assert records.handled(1, [500, 501, 502]) == {500, 501}
+    assert records.handled(2, [500, 501]) == set()  # update ids are only unique per bot
+    assert records.prune_journal(now) == 1
+    assert records.handled(1, [500, 501]) == {501}

@@ -1,0 +1,156 @@
+"""The bot recovers without losing or repeating anything: a database that is away for a while
+(answers go out, records wait and are written when it is back), and ``dgbot serve`` killed with
+SIGKILL while questions are in flight (every question answered exactly once after a restart).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot import texts
+from bot.records import Records, feedback, handled_updates, questions
+from tests import test_bot_e2e as e2e
+from tests.fake_telegram import FakeTelegram
+from tests.test_bot_e2e import DBD_2020, WAIT, assert_dbd_2020_answer, callback, reply, running
+
+tg, bot_settings = e2e.tg, e2e.bot_settings  # fixtures, used by name
+
+REPO = Path(__file__).resolve().parents[1]
+STAFF_CHAT = -1009990001
+USERS = (6001, 6002, 6003)
+
+
+def rows(settings, table: sa.Table) -> list:
+    records = Records(settings.database, settings.hash_salt)
+    try:
+        with records.db.connect() as conn:
+            return conn.execute(sa.select(table)).all()
+    finally:
+        records.close()
+
+
+def test_answers_go_out_while_the_database_is_locked_and_records_follow(
+    tg, bot_settings, engine, caplog
+) -> None:
+    caplog.set_level("INFO", logger="bot.outbox")
+    settings = replace(bot_settings, staff_chat_ids=(STAFF_CHAT,), user_rate_per_minute=0)
+    database = settings.database.removeprefix("sqlite:///")
+    with running(settings, engine):
+        tg.wait_for("setMyCommands", timeout=WAIT)  # the database exists, migrated
+        lock = sqlite3.connect(database, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
+        try:
+            for user in USERS:
+                tg.send_text(user, DBD_2020)
+            answers = [reply(tg, user) for user in USERS]
+            for answer in answers:
+                assert_dbd_2020_answer(answer)
+            held = tg.wait_for_message(STAFF_CHAT, timeout=WAIT)
+            assert held["text"].startswith(texts.RECORDS_HELD.split("(")[0])
+            tg.press_button(answers[0], callback(answers[0], "v:"))  # a vote while it is away
+            assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.VOTE_THANKS
+            assert lock.execute("SELECT count(*) FROM questions").fetchone() == (0,)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        written = tg.wait_for_message(STAFF_CHAT, timeout=WAIT)
+        assert written["text"].startswith(texts.RECORDS_WRITTEN.split("{")[0])
+    assert sorted(r.question for r in rows(settings, questions)) == [DBD_2020] * len(USERS)
+    (vote,) = rows(settings, feedback)
+    assert vote.helpful is True
+    assert len(rows(settings, handled_updates)) == len(USERS) + 1  # the questions and the vote
+    assert "the database is unavailable (database is locked)" in caplog.text
+    assert "the database is back: wrote" in caplog.text
+
+
+# --------------------------------------------------------------------------- kill and restart
+
+STUCK = (6101, 6102)  # their answers fail with 502 until the kill: in flight
+DONE = (6201, 6202, 6203)  # answered (and journaled) before the kill, but not yet confirmed
+
+
+def serve(tg: FakeTelegram, settings, model_cache: Path, log: Path) -> subprocess.Popen:
+    """``dgbot serve`` in a process of its own, with this test's record and fake Telegram."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DGBOT_")}
+    env.update(
+        DGBOT_CACHE_DIR=str(model_cache),
+        DGBOT_CORPUS_DIR=str(settings.corpus_dir),
+        DGBOT_INDEX_DIR=str(settings.index_path),
+        DGBOT_DATABASE_URL=settings.database,
+        DGBOT_HASH_SALT=settings.hash_salt,
+        DGBOT_TELEGRAM_TOKEN=tg.token,
+        DGBOT_TELEGRAM_BASE_URL=tg.base_url,
+        DGBOT_USER_RATE_PER_MINUTE="0",
+    )
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve"], cwd=REPO, env=env, stderr=out
+        )
+
+
+def until(condition, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_sigkill_mid_stream_loses_nothing_and_repeats_nothing(
+    tg, bot_settings, settings, engine, tmp_path
+) -> None:
+    """SIGKILL while two answers are still being sent and three are sent but not confirmed to
+    Telegram: after a restart the two are answered and the three are not answered again."""
+    run = bot_settings
+    log = tmp_path / "serve.log"
+    stuck = set(STUCK)
+    # Their "typing…" takes 4 s (in time), then every send fails: in flight for over 10 s.
+    tg.inject_fault("sendChatAction", delay=4.0, times=2, when=lambda p: p["chat_id"] in stuck)
+    tg.inject_fault("sendMessage", status=502, times=1000, when=lambda p: p["chat_id"] in stuck)
+    for chat in (*STUCK, *DONE):
+        tg.send_text(chat, DBD_2020)
+    ids = {u["message"]["chat"]["id"]: u["update_id"] for u in tg.pending_updates()}
+    first = serve(tg, run, settings.cache_dir, log)
+    try:
+        for chat in DONE:
+            assert_dbd_2020_answer(tg.wait_for_message(chat, timeout=60))
+        journal = sa.create_engine(run.database)
+
+        def journaled() -> set[int]:
+            with journal.connect() as conn:  # a fresh read each time: SQLite reads a snapshot
+                return set(conn.scalars(sa.select(handled_updates.c.update_id)))
+
+        until(lambda: {ids[c] for c in DONE} <= journaled(), "the journal")
+        journal.dispose()
+
+        def retrying() -> set[int]:
+            return {c.params["chat_id"] for c in tg.faulted_calls if c.method == "sendMessage"}
+
+        until(lambda: retrying() == stuck, "both stuck answers to be retrying")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=WAIT)
+    pending = {u["update_id"] for u in tg.pending_updates()}
+    assert set(ids.values()) <= pending  # nothing confirmed past the stuck ones
+    tg.clear_faults()
+    second = serve(tg, run, settings.cache_dir, log)
+    try:
+        for chat in STUCK:
+            assert_dbd_2020_answer(tg.wait_for_message(chat, timeout=60))
+        until(lambda: tg.pending_updates() == [], "every update confirmed")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=WAIT)
+    for chat in (*STUCK, *DONE):
+        assert len(tg.sent_messages(chat)) == 1, (chat, log.read_text())
+    text = log.read_text()
+    for chat in DONE:
+        assert f"update {ids[chat]} was handled before" in text
