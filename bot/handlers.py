@@ -32,7 +32,6 @@ from index import Answer
 
 from . import render, staff, texts
 from .limits import Verdict
-from .outbox import Receipt
 from .send import send_html, typing
 from .services import services
 from .store import Stored
@@ -126,7 +125,8 @@ async def _answer_question(
     started = time.perf_counter()
     answer = await svc.answer(reading.question, reading.reference_year)
     latency_ms = (time.perf_counter() - started) * 1000
-    receipt = Receipt()  # filled in by the record, which waits until the answer is out
+    chat_type, user_id = update.effective_chat.type, update.effective_user.id
+    receipt = await svc.record(answer, chat_type, user_id, latency_ms)
     if not answer.found:
         svc.conversations.forget(chat_id)
         html = render.not_found_html(question, notes)
@@ -136,8 +136,6 @@ async def _answer_question(
         key = svc.answers.put(chat_id, answer, receipt)
         keyboard = render.answer_keyboard(key, more=len(answer.hits) > 1)
         sent = await _reply(update, context, render.answer_html(answer, notes), keyboard)
-    chat_type, user_id = update.effective_chat.type, update.effective_user.id
-    await svc.record(receipt, answer, chat_type, user_id, latency_ms)
     if staff.is_staff_chat(svc, chat_id):
         reply_to = sent.message_id if sent is not None else None
         await staff.send_debug(context.bot, svc, chat_id, answer, receipt.id, reply_to)

@@ -71,10 +71,11 @@ class Services:
         )
 
     async def record(
-        self, receipt: Receipt, answer: Answer, chat_type: str, user_id: int, latency_ms: float
-    ) -> None:
+        self, answer: Answer, chat_type: str, user_id: int, latency_ms: float
+    ) -> Receipt:
         """Keep the question in the record, now or once the database is back (see Outbox);
-        ``receipt`` gets its id when written."""
+        the receipt gets the question's id when it is written."""
+        receipt = Receipt()
         row = self.records.question_row(answer, chat_type, user_id, latency_ms)
 
         def write() -> None:
@@ -84,6 +85,7 @@ class Services:
         if time.monotonic() - self._purged_at > PURGE_EVERY:
             self._purged_at = time.monotonic()
             await self.outbox.write("the retention clean-up", self._purge)
+        return receipt
 
     async def record_vote(self, user_id: int, helpful: bool, receipt: Receipt) -> None:
         """A 👍/👎; on a question still waiting for the database it waits behind it."""
