@@ -1,20 +1,44 @@
-"""corpus → chunks → vectors + BM25 → index directory, re-embedding only what changed."""
+"""corpus → chunks → vectors + BM25 → index directory, re-embedding only what changed.
+
+Built to stay lean at tens of thousands of articles: token lists become int32 ids as they are
+made, each vector exists once in memory (inside the vector store; the previous index is read
+back in blocks), new embeddings are checkpointed in shards so a killed build resumes (see
+checkpoint.py), and every long step reports progress with an ETA.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
+from . import prepared as prep
 from . import thai
+from .checkpoint import Checkpoint, vector_key
 from .chunking import Chunk, ChunkParams, chunk_article
 from .corpus import Article, CorpusError, corpus_hash, load_corpus
 from .embedder import Embedder
-from .lexical import Lexical
-from .store import ArticleLevel, IndexError_, Manifest, open_index, write_index
+from .progress import Progress
+from .store import (
+    CHUNKS,
+    DENSE,
+    ArticleLevel,
+    IndexError_,
+    Manifest,
+    iter_chunks,
+    open_vectors,
+    read_checked_manifest,
+    write_index,
+)
+from .tokenids import TokenIds
+from .vectorstore import DEFAULT_EXACT_LIMIT, VectorStore, choose, create_store
+
+SHARD_SIZE = 512  # chunks embedded between checkpoints (about 20 s of work on two cores)
+BLOCK = 8192  # vectors moved into the new store at a time
 
 
 @dataclass
@@ -29,41 +53,183 @@ class BuildReport:
     skipped: list[str]
     seconds: float
     path: Path
+    resumed: int = 0  # vectors found in a killed build's checkpoint shards
+    rechunked: int = 0  # articles chunked afresh (the others came from the chunking cache)
+    store: str = "flat"
 
     def summary(self) -> str:
+        resumed = f", {self.resumed} from an interrupted build" if self.resumed else ""
         return (
             f"index: {self.articles} articles, {self.chunks} chunks "
-            f"({self.embedded} embedded, {self.reused} reused); "
+            f"({self.embedded} embedded, {self.reused} reused{resumed}; {self.store} search); "
             f"+{len(self.added)} ~{len(self.changed)} -{len(self.removed)} articles; "
             f"{self.seconds:.1f}s → {self.path}"
         )
 
 
-def _vector_key(model_id: str, text: str) -> str:
-    return hashlib.sha1(f"{model_id}\x1f{text}".encode()).hexdigest()
+class _Known:
+    """Where every already-embedded text's vector can be read: a row of the previous index, or
+    a row of a checkpoint shard. Only locations are held; vectors are read when placed."""
+
+    def __init__(self) -> None:
+        self.where: dict[bytes, tuple[int, int]] = {}  # key → (source, row); source 0 = old index
+        self.shards: list[Path | None] = [None]
+        self.old: VectorStore | None = None
+        self._cache: dict[int, np.ndarray] = {}
+
+    def add_previous(self, index_dir: Path, model_id: str) -> dict[str, str]:
+        """Index the vectors of the index being replaced; its articles' fingerprints."""
+        try:
+            manifest = read_checked_manifest(index_dir, only=(DENSE, CHUNKS))
+            if manifest.model_id != model_id:
+                return manifest.articles
+            old = open_vectors(index_dir, manifest)
+            where, rows = {}, 0
+            for rows, chunk in enumerate(iter_chunks(index_dir), 1):
+                where.setdefault(vector_key(model_id, chunk.embed_text()), (0, rows - 1))
+        except (IndexError_, OSError, ValueError, TypeError):
+            return {}  # unreadable: rebuild from scratch
+        if rows != old.ntotal:
+            return {}
+        self.old, self.where = old, where
+        return manifest.articles
+
+    def add_shard(self, path: Path, keys: list[bytes], vectors: np.ndarray | None = None) -> None:
+        source = len(self.shards)
+        self.shards.append(path)
+        for row, key in enumerate(keys):
+            self.where.setdefault(key, (source, row))
+        if vectors is not None:
+            self._remember(source, vectors)
+
+    def _remember(self, source: int, vectors: np.ndarray) -> None:
+        if len(self._cache) >= 4:  # shards are met in build order: a few recent ones suffice
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[source] = vectors
+
+    def _shard(self, source: int) -> np.ndarray:
+        if source not in self._cache:
+            with np.load(self.shards[source]) as data:
+                self._remember(source, data["vectors"])
+        return self._cache[source]
+
+    def gather(self, keys: list[bytes], dim: int) -> np.ndarray:
+        out = np.empty((len(keys), dim), dtype=np.float32)
+        places = [self.where[k] for k in keys]
+        old_rows = [(i, row) for i, (source, row) in enumerate(places) if source == 0]
+        if old_rows:
+            at, rows = zip(*old_rows, strict=True)
+            out[list(at)] = self.old.reconstruct_batch(np.array(rows, dtype=np.int64))
+        for i, (source, row) in enumerate(places):
+            if source:
+                out[i] = self._shard(source)[row]
+        return out
 
 
-def _previous_vectors(index_dir: Path, model_id: str) -> tuple[dict[str, np.ndarray], dict]:
-    """Vectors of the index being replaced, keyed by what was embedded; empty if unusable."""
-    try:
-        old = open_index(index_dir, verify=True)
-    except IndexError_:
-        return {}, {}
-    if old.manifest.model_id != model_id:
-        return {}, old.manifest.articles
-    vectors = old.vectors()
-    keys = (_vector_key(model_id, c.embed_text()) for c in old.chunks)
-    return dict(zip(keys, vectors, strict=True)), old.manifest.articles
+def _chunk(article: Article, n: int, start: int, end: int) -> Chunk:
+    """Chunk ``n`` of ``article`` from its span, with the fields ``chunk_article`` gives it."""
+    return Chunk(
+        id=f"{article.id}#{n}",
+        article_id=article.id,
+        title=article.title,
+        date=article.date.isoformat(),
+        url=article.url,
+        text=article.body[start:end],
+        start=start,
+        end=end,
+    )
+
+
+@dataclass
+class _Chunked:
+    chunks: list[Chunk]
+    tokens: TokenIds  # BM25 words of each chunk, as ids (never kept as strings)
+    article_tokens: TokenIds  # and of each whole article
+    counts: list[int]  # chunks per article
+    cached: int  # articles whose chunking came from the cache
+
+
+def _chunk_all(
+    articles: list[Article],
+    fingerprints: list[str],
+    params: ChunkParams,
+    progress: Progress,
+    cached: prep.Prepared | None,
+) -> _Chunked:
+    """Chunks in corpus order; an article chunked by an earlier build is taken from ``cached``."""
+    stage = progress.stage("chunking", len(articles), "articles")
+    out = _Chunked([], TokenIds(), TokenIds(), [], 0)
+    for article, fingerprint in zip(articles, fingerprints, strict=True):
+        row = cached.row.get(fingerprint) if cached else None
+        if row is None:
+            made = chunk_article(article, params)
+            for chunk in made:
+                out.tokens.add(thai.tokens(chunk.embed_text()))
+            out.article_tokens.add(thai.tokens(f"{article.title}\n{article.body}"))
+        else:
+            spans = cached.spans_of(row).tolist()
+            made = [_chunk(article, n, start, end) for n, (start, end) in enumerate(spans)]
+            cached.add_tokens(row, out.tokens, out.article_tokens)
+            out.cached += 1
+        out.chunks.extend(made)
+        out.counts.append(len(made))
+        stage.advance()
+    return out
+
+
+def _embed_missing(
+    todo: list[int],
+    chunks: list[Chunk],
+    keys: list[bytes],
+    embedder: Embedder,
+    checkpoint: Checkpoint,
+    known: _Known,
+    progress: Progress,
+    shard_size: int,
+) -> None:
+    """Embed the chunks at ``todo``, a checkpoint shard at a time."""
+    stage = progress.stage("embedding", len(todo), "chunks")
+    for start in range(0, len(todo), shard_size):
+        part = todo[start : start + shard_size]
+        vectors = embedder.encode_documents([chunks[i].embed_text() for i in part])
+        shard_keys = [keys[i] for i in part]
+        known.add_shard(checkpoint.write(shard_keys, vectors), shard_keys, vectors)
+        stage.advance(len(part))
+
+
+def _fill_store(
+    keys: list[bytes],
+    article_rows: np.ndarray,
+    n_articles: int,
+    known: _Known,
+    dim: int,
+    exact_limit: int,
+    progress: Progress,
+) -> tuple[VectorStore, np.ndarray]:
+    """The vector store in chunk order, and each article's vector: the normalised mean of its
+    chunks' vectors (the whole topic, at no extra embedding cost)."""
+    store = create_store(dim, choose(len(keys), exact_limit))
+    sums = np.zeros((n_articles, dim), dtype=np.float32)
+    stage = progress.stage(f"indexing ({store.spec.kind})", len(keys), "vectors")
+    for start in range(0, len(keys), BLOCK):
+        block = known.gather(keys[start : start + BLOCK], dim)
+        store.add(block)
+        np.add.at(sums, article_rows[start : start + BLOCK], block)
+        stage.advance(len(block))
+    return store, _unit_rows(sums)
+
+
+def _unit_rows(sums: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.divide(sums, norms, out=sums, where=norms > 0)
 
 
 def article_vectors(chunks: list[Chunk], vectors: np.ndarray, article_ids: list[str]) -> np.ndarray:
-    """An article's vector is the normalised mean of its chunks' vectors: the whole topic,
-    at no extra embedding cost (citizens' questions often match an article, not a sentence)."""
+    """An article's vector is the normalised mean of its chunks' vectors."""
     row = {aid: i for i, aid in enumerate(article_ids)}
     out = np.zeros((len(article_ids), vectors.shape[1]), dtype=np.float32)
     np.add.at(out, np.array([row[c.article_id] for c in chunks], dtype=np.int64), vectors)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.divide(out, norms, out=out, where=norms > 0)
+    return _unit_rows(out)
 
 
 def build_chunks(articles: list[Article], params: ChunkParams) -> list[Chunk]:
@@ -75,42 +241,93 @@ def build_index(
     embedder: Embedder,
     index_dir: Path,
     params: ChunkParams = ChunkParams(),
-    progress: bool = False,
+    progress: bool | TextIO = False,
     extra: dict | None = None,
+    *,
+    exact_limit: int = DEFAULT_EXACT_LIMIT,
+    shard_size: int = SHARD_SIZE,
+    cache_chunks: bool = False,
 ) -> BuildReport:
+    """Build ``index_dir`` from ``articles``; vectors of unchanged texts come from the index
+    being replaced or from the checkpoint of a build that was interrupted.
+
+    ``progress``: True for progress lines on stderr, or a stream to write them to.
+    ``cache_chunks``: keep the chunking in the work folder for the next build (prepared.py);
+    for a long-lived index (``dgbot index build``), not for throw-away or staging builds.
+    """
     started = time.perf_counter()
-    chunks = build_chunks(articles, params)
-    cache, old_articles = _previous_vectors(index_dir, embedder.model_id)
-    keys = [_vector_key(embedder.model_id, c.embed_text()) for c in chunks]
-    missing = [i for i, key in enumerate(keys) if key not in cache]
-    fresh = embedder.encode_documents([chunks[i].embed_text() for i in missing], progress=progress)
-    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
-    for row, i in enumerate(missing):
-        vectors[i] = fresh[row]
-    for i, key in enumerate(keys):
-        if key in cache:
-            vectors[i] = cache[key]
-    lexical = Lexical.build([thai.tokens(c.embed_text()) for c in chunks])
+    report = Progress(sys.stderr if progress is True else progress or None)
+    index_dir = Path(index_dir)
+    model_id, dim = embedder.model_id, embedder.dim
+    checkpoint = Checkpoint(index_dir, dim)
     fingerprints = {a.id: a.fingerprint() for a in articles}
-    article_level = ArticleLevel(
-        article_vectors(chunks, vectors, list(fingerprints)),
-        Lexical.build([thai.tokens(f"{a.title}\n{a.body}") for a in articles]),
+    version = prep.version(params) if cache_chunks else ""
+    cached = prep.Prepared.load(checkpoint.folder, version) if cache_chunks else None
+    chunked = _chunk_all(articles, list(fingerprints.values()), params, report, cached)
+    chunks, cached_articles = chunked.chunks, chunked.cached
+    del cached
+    if cache_chunks and chunked.cached < len(articles):
+        prep.save(
+            checkpoint.folder,
+            version,
+            list(fingerprints.values()),
+            chunked.counts,
+            np.array([(c.start, c.end) for c in chunks], dtype=np.int64),
+            chunked.tokens,
+            chunked.article_tokens,
+        )
+    keys = [vector_key(model_id, c.embed_text()) for c in chunks]
+
+    known = _Known()
+    old_articles = known.add_previous(index_dir, model_id)
+    reusable = len(known.where)
+    for path in checkpoint.shards():
+        shard = checkpoint.read(path)
+        if shard:
+            known.add_shard(path, shard[0])
+    needed = set(keys)
+    resumed = sum(1 for key, (source, _) in known.where.items() if source and key in needed)
+    del needed
+    first: dict[bytes, int] = {}  # each new text is embedded once, however many chunks share it
+    for i, key in enumerate(keys):
+        if key not in known.where:
+            first.setdefault(key, i)
+    todo = list(first.values())
+    del first
+    report.note(
+        f"{len(articles):,} articles → {len(chunks):,} chunks ({chunked.cached:,} articles' "
+        f"chunking reused): {len(todo):,} to embed; vectors reused: {resumed:,} from an "
+        f"interrupted build, {reusable:,} in the previous index"
     )
+    _embed_missing(todo, chunks, keys, embedder, checkpoint, known, report, shard_size)
+
+    row_of = {aid: i for i, aid in enumerate(fingerprints)}
+    article_rows = np.fromiter((row_of[c.article_id] for c in chunks), np.int64, len(chunks))
+    store, article_vecs = _fill_store(
+        keys, article_rows, len(fingerprints), known, dim, exact_limit, report
+    )
+    known.old = None  # let the previous index's vectors go before BM25 is built
+    report.note("building BM25")
+    lexical = chunked.tokens.lexical()
+    article_level = ArticleLevel(article_vecs, chunked.article_tokens.lexical())
+    del chunked
     manifest = Manifest(
-        model_id=embedder.model_id,
-        dim=embedder.dim,
+        model_id=model_id,
+        dim=dim,
         chunker=params.as_dict(),
         corpus_hash=corpus_hash(articles),
         articles=fingerprints,
         chunk_count=len(chunks),
         extra=extra or {},
     )
-    path = write_index(index_dir, manifest, chunks, vectors, lexical, article_level)
-    return BuildReport(
+    report.note("writing the index")
+    path = write_index(index_dir, manifest, chunks, store, lexical, article_level)
+    checkpoint.remove()
+    result = BuildReport(
         articles=len(articles),
         chunks=len(chunks),
-        embedded=len(missing),
-        reused=len(chunks) - len(missing),
+        embedded=len(todo),
+        reused=len(chunks) - len(todo),
         added=sorted(set(fingerprints) - set(old_articles)),
         changed=sorted(
             a for a in fingerprints if a in old_articles and old_articles[a] != fingerprints[a]
@@ -119,7 +336,12 @@ def build_index(
         skipped=[],
         seconds=time.perf_counter() - started,
         path=path,
+        resumed=resumed,
+        rechunked=len(articles) - cached_articles,
+        store=store.spec.kind,
     )
+    report.note(result.summary())
+    return result
 
 
 def load_articles(corpus_dir: Path, skip_bad: bool = False) -> tuple[list[Article], list[str]]:

@@ -106,6 +106,21 @@ def cmd_index_build(args) -> int:
     return 0
 
 
+def cmd_index_verify(args) -> int:
+    """Check a built (or shipped) index whole: every file against the manifest, then loaded."""
+    from .store import open_index
+
+    folder = _settings(args).index_path
+    index = open_index(folder, verify=True)
+    m = index.manifest
+    print(
+        f"ok: {folder}: {len(m.articles)} articles, {m.chunk_count} chunks, "
+        f"{index.dense.spec.kind} vector search, model {m.model_id}, "
+        f"corpus {m.corpus_hash[:12]}, built {m.created_at}"
+    )
+    return 0
+
+
 def cmd_ask(args) -> int:
     settings = _settings(args)
     engine = _engine(settings)
@@ -174,9 +189,18 @@ def cmd_ingest(args) -> int:
     import datetime as dt
 
     from .ingest import ingest
+    from .progress import Progress
 
     date = dt.date.fromisoformat(args.date) if args.date else None
-    report = ingest(args.paths, args.format, Path(args.out), args.force, url=args.url, date=date)
+    report = ingest(
+        args.paths,
+        args.format,
+        Path(args.out),
+        args.force,
+        url=args.url,
+        date=date,
+        progress=Progress(sys.stderr if args.progress else None),
+    )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -201,6 +225,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--corpus", help="corpus folder (default DGBOT_CORPUS_DIR or ./corpus)")
     p.add_argument("--index", help="index folder (default DGBOT_INDEX_DIR)")
     p.add_argument("--skip-bad", action="store_true", help="build from the good files only")
+    p = add("verify", cmd_index_verify, "check every index file against its manifest", index)
+    p.add_argument("--index", help="index folder (default DGBOT_INDEX_DIR)")
     corpus = sub.add_parser("corpus", help="the article corpus").add_subparsers(
         dest="what", required=True
     )
@@ -216,6 +242,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--force", action="store_true", help="replace corpus files that differ")
     p.add_argument("--url", default="", help="source URL for a page that states none")
     p.add_argument("--date", help="YYYY-MM-DD for a page that states no date")
+    p.add_argument("--progress", action="store_true", help="progress lines with an ETA on stderr")
     p = add("ask", cmd_ask, "answer a question")
     p.add_argument("question", nargs="?")
     p.add_argument("-k", type=int, help="passages to return (default DGBOT_TOP_K, 5)")

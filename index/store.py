@@ -2,7 +2,9 @@
 
 An index is written whole into a temporary sibling directory and renamed into place, so a crash
 never leaves a half index where the bot looks; on open every file is checked against the
-manifest, so a truncated or edited file is refused by name instead of answering garbage.
+manifest, so a truncated or edited file is refused by name instead of answering garbage. The
+vectors go through the ``VectorStore`` interface (vectorstore.py): the manifest names the backend
+and kind that wrote them, so this format does not change when a new backend is added.
 """
 
 from __future__ import annotations
@@ -15,19 +17,20 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from .checksum import sha256_of
 from .chunking import Chunk
 from .lexical import Lexical
+from .vectorstore import FaissStore, StoreSpec, VectorStore, create_store, load_store
 
 FORMAT = 1
 MANIFEST = "manifest.json"
-DENSE = "dense.faiss"
+DENSE = FaissStore.FILE
 CHUNKS = "chunks.jsonl"
 LEXICAL = "lexical"
 ARTICLE_VECTORS = "articles.npy"
@@ -54,6 +57,11 @@ class Manifest:
     )
     files: dict[str, str] = field(default_factory=dict)  # relative path → sha256
     extra: dict = field(default_factory=dict)
+    vectors: dict = field(default_factory=dict)  # StoreSpec: backend and kind; {} = FAISS flat
+
+    @property
+    def store_spec(self) -> StoreSpec:
+        return StoreSpec.from_dict(self.vectors)
 
 
 @dataclass
@@ -69,7 +77,7 @@ class StoredIndex:
     folder: Path
     manifest: Manifest
     chunks: list[Chunk]
-    dense: faiss.Index
+    dense: VectorStore
     lexical: Lexical
     articles: ArticleLevel
 
@@ -79,8 +87,6 @@ class StoredIndex:
 
     def vectors(self) -> np.ndarray:
         """All chunk vectors, in chunk order (for reuse by an incremental rebuild)."""
-        if self.dense.ntotal == 0:
-            return np.zeros((0, self.manifest.dim), dtype=np.float32)
         return self.dense.reconstruct_n(0, self.dense.ntotal)
 
 
@@ -92,20 +98,27 @@ def write_index(
     target: Path,
     manifest: Manifest,
     chunks: list[Chunk],
-    vectors: np.ndarray,
+    vectors: np.ndarray | VectorStore,
     lexical: Lexical,
     articles: ArticleLevel,
 ) -> Path:
-    """Write a complete index next to ``target`` and swap it in with renames."""
+    """Write a complete index next to ``target`` and swap it in with renames.
+
+    ``vectors`` is a filled store (a large build adds to it block by block, never holding a
+    second copy), or an array put into a new store of the kind ``manifest.vectors`` names.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep(target)
+    if isinstance(vectors, np.ndarray):
+        dense = create_store(manifest.dim, manifest.store_spec)
+        dense.add(vectors)
+    else:
+        dense = vectors
+    manifest.vectors = dense.spec.as_dict()
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-{os.getpid()}-", dir=target.parent))
     try:
-        dense = faiss.IndexFlatIP(manifest.dim)
-        if len(vectors):
-            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(dense, str(work / DENSE))
+        dense.save(work)
         with open(work / CHUNKS, "w", encoding="utf-8") as fh:
             for chunk in chunks:
                 fh.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
@@ -199,33 +212,60 @@ def read_manifest(folder: Path) -> Manifest:
         raise IndexError_(f"{path}: unreadable manifest ({exc.__class__.__name__})") from exc
 
 
-def open_index(folder: Path, verify: bool = True) -> StoredIndex:
-    """Load an index; with ``verify`` every file must match the manifest's checksum."""
+def check_files(folder: Path, manifest: Manifest, only: tuple[str, ...] = REQUIRED) -> None:
+    """Every part in ``only`` is listed and matches its checksum; IndexError_ names the first
+    that does not."""
+    for name in only:
+        if not any(rel == name or rel.startswith(f"{name}/") for rel in manifest.files):
+            raise IndexError_(f"{folder / name}: not listed in {MANIFEST}; rebuild the index")
+    for rel, expected in manifest.files.items():
+        if rel.split("/")[0] not in only:
+            continue
+        path = folder / rel
+        if not path.is_file():
+            raise IndexError_(f"{path}: missing index file; rebuild the index")
+        if sha256_of(path) != expected:
+            raise IndexError_(f"{path}: checksum mismatch (corrupt or modified); rebuild it")
+
+
+def read_checked_manifest(folder: Path, only: tuple[str, ...] = REQUIRED) -> Manifest:
+    """The manifest of a readable index of this format whose parts in ``only`` are intact."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest.format != FORMAT:
         raise IndexError_(
             f"{folder}: index format {manifest.format}, expected {FORMAT}; rebuild it"
         )
-    if verify:
-        for name in REQUIRED:
-            if not any(rel == name or rel.startswith(f"{name}/") for rel in manifest.files):
-                raise IndexError_(f"{folder / name}: not listed in {MANIFEST}; rebuild the index")
-        for rel, expected in manifest.files.items():
-            path = folder / rel
-            if not path.is_file():
-                raise IndexError_(f"{path}: missing index file; rebuild the index")
-            if sha256_of(path) != expected:
-                raise IndexError_(f"{path}: checksum mismatch (corrupt or modified); rebuild it")
+    check_files(folder, manifest, only)
+    return manifest
+
+
+def iter_chunks(folder: Path) -> Iterator[Chunk]:
+    """The chunks of an index one at a time (a rebuild needs only their texts, not a list)."""
+    with open(Path(folder) / CHUNKS, encoding="utf-8") as fh:
+        for line in fh:
+            yield Chunk(**json.loads(line))
+
+
+def open_vectors(folder: Path, manifest: Manifest) -> VectorStore:
     try:
-        dense = faiss.read_index(str(folder / DENSE))
-        with open(folder / CHUNKS, encoding="utf-8") as fh:
-            chunks = [Chunk(**json.loads(line)) for line in fh]
+        return load_store(folder, manifest.store_spec)
+    except Exception as exc:  # faiss raises RuntimeError, a backend mismatch ValueError
+        raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
+
+
+def open_index(folder: Path, verify: bool = True) -> StoredIndex:
+    """Load an index; with ``verify`` every file must match the manifest's checksum."""
+    folder = Path(folder)
+    manifest = read_checked_manifest(folder, REQUIRED if verify else ())
+    dense = open_vectors(folder, manifest)
+    try:
+        chunks = list(iter_chunks(folder))
         lexical = Lexical.load(folder / LEXICAL)
         article_level = ArticleLevel(
             np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
         )
-    except Exception as exc:  # faiss raises RuntimeError, json ValueError, bm25s various
+    except Exception as exc:  # json raises ValueError, bm25s various
         raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
     if (
         dense.ntotal != len(chunks)

@@ -46,6 +46,14 @@ def embedder(settings):
 
 
 @pytest.fixture(scope="session")
+def torch_embedder(settings):
+    """The fp32 PyTorch backend: the reference the int8 default is checked against."""
+    from index.embedder import load_embedder
+
+    return load_embedder(replace(settings, backend="torch"))
+
+
+@pytest.fixture(scope="session")
 def engine(settings, embedder):
     from index.engine import Engine
 

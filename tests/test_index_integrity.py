@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import index.store as store
+import index.vectorstore as vectorstore
 from bot import texts
 from bot.cli import main
 from index import Engine
@@ -250,7 +251,7 @@ def test_staff_reindex_on_a_full_disk_says_so_and_keeps_serving(
     def disk_full(*_args, **_kwargs):
         raise DISK_FULL
 
-    monkeypatch.setattr(store.faiss, "write_index", disk_full)
+    monkeypatch.setattr(vectorstore.faiss, "write_index", disk_full)
     before = (own_index.index_path / MANIFEST).read_bytes()
     with running(own_index, engine):
         staff_says(tg, "reindex")
