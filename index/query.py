@@ -36,11 +36,21 @@ def synonym_groups() -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
+@lru_cache(maxsize=8192)
+def _alias_key(alias: str) -> re.Pattern | str:
+    """What to look for, made once per alias (normalising every alias for every question was
+    a third of a question's time)."""
+    if alias.isascii():
+        return re.compile(rf"(?<![a-z]){re.escape(alias.lower())}(?![a-z])")
+    return thai.normalize(alias).lower()
+
+
 def _contains(haystack: str, alias: str) -> bool:
     """Latin aliases match as whole words (so "PM" is not found in "SPAM"); Thai ones anywhere."""
-    if alias.isascii():
-        return re.search(rf"(?<![a-z]){re.escape(alias.lower())}(?![a-z])", haystack) is not None
-    return thai.normalize(alias).lower() in haystack
+    key = _alias_key(alias)
+    if isinstance(key, str):
+        return key in haystack
+    return key.search(haystack) is not None
 
 
 def expansions(question: str) -> list[str]:
