@@ -27,6 +27,7 @@ POLL_TIMEOUT = 10  # seconds Telegram holds a long poll open when there is nothi
 READ_SLACK = 5.0  # seconds beyond that to wait for its reply before asking again
 BUSY_WAIT = 0.1  # seconds to wait for a running update to finish before polling again
 BATCH = 100  # Telegram's maximum per getUpdates
+MAX_RUNNING = 32  # updates handled at once; the engine has 4 threads, the rest wait for them
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after consecutive failures; the last repeats
 STOP_WAIT = 15.0  # seconds a stop waits for running updates before leaving them to redelivery
 
@@ -76,8 +77,16 @@ class Poller:
     async def _poll(self) -> None:
         failures = 0
         while True:
+            room = MAX_RUNNING - len(self._running)
+            if room <= 0:  # enough to do: the rest waits at Telegram, not in memory
+                await self._wait_for_progress()
+                continue
+            # Unconfirmed updates come back first on every poll: ask for those and room more.
+            limit = min(BATCH, len(self._running) + len(self._finished) + room)
             try:
-                raw = await self._fetch(self._offset, POLL_TIMEOUT if not self._running else 0)
+                raw = await self._fetch(
+                    self._offset, POLL_TIMEOUT if not self._running else 0, limit
+                )
             except InvalidToken:
                 raise
             except RetryAfter as exc:
