@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bench import datasets
 from index.builder import SHARD_SIZE
 
@@ -125,7 +127,21 @@ def _questions() -> list[str]:
     return faq + [item.question for item in xquad[: 1000 - len(faq)]]
 
 
-def recall_at_10(index_dir: Path, env: dict, ef_values=(32, 64, 128, 256)) -> dict:
+def _grown(vectors: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """``size`` vectors: the real ones, then noisy copies of them (cosine ≈ 0.9 to their
+    original), a stand-in for a corpus this machine cannot embed in the time available; near
+    duplicates make the graph search harder, not easier."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((size, vectors.shape[1]), dtype=np.float32)
+    out[: len(vectors)] = vectors
+    for start in range(len(vectors), size, len(vectors)):
+        n = min(len(vectors), size - start)
+        block = vectors[:n] + rng.normal(0, 0.0247, (n, vectors.shape[1])).astype(np.float32)
+        out[start : start + n] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def recall_at_10(index_dir: Path, env: dict, grow: int = 0, ef_values=(32, 64, 128, 256)) -> dict:
     """Recall@10 and per-question search time of HNSW against exact, on one set of vectors."""
     from index.embedder import load_embedder
     from index.settings import Settings
@@ -134,12 +150,15 @@ def recall_at_10(index_dir: Path, env: dict, ef_values=(32, 64, 128, 256)) -> di
 
     os.environ.update(env)
     vectors = open_index(index_dir).vectors()
+    out = {"real_vectors": len(vectors)}
+    if grow > len(vectors):
+        vectors = _grown(vectors, grow)
     queries = load_embedder(Settings.load()).encode_queries(_questions())
     exact = create_store(vectors.shape[1], StoreSpec(kind="flat"))
     exact.add(vectors)
     started = time.perf_counter()
     _, truth = exact.search(queries, 10)
-    out = {"vectors": len(vectors), "queries": len(queries)}
+    out.update(vectors=len(vectors), queries=len(queries))
     out["exact_ms_per_query"] = round((time.perf_counter() - started) * 1000 / len(queries), 3)
     hnsw = create_store(vectors.shape[1], StoreSpec(kind="hnsw"))
     started = time.perf_counter()
@@ -164,10 +183,17 @@ def main() -> None:
     parser.add_argument("--resume-limit", type=int, default=200, help="0: skip the kill test")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dgbot-scale"))
     parser.add_argument("--no-recall", action="store_true")
+    parser.add_argument(
+        "--recall-only", type=Path, help="only recall@10 on this index's vectors (no build)"
+    )
+    parser.add_argument("--grow", type=int, default=0, help="with --recall-only: pad to N vectors")
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if args.recall_only:
+        print(json.dumps(recall_at_10(args.recall_only, env, args.grow), indent=1))
+        return
     corpus, index = work / "corpus", work / "index"
     for old in (corpus, index, index.with_name(f".{index.name}-work")):
         shutil.rmtree(old, ignore_errors=True)

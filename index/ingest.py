@@ -440,19 +440,22 @@ def _read_text(path: Path) -> str:
 
 def _items(
     path: Path, fmt: str, *, url: str, date: dt.date | None
-) -> list[tuple[str, Article | str]]:
-    """Every article in one input, or the reason it has none."""
+) -> tuple[int, Iterable[tuple[str, Article | str]]]:
+    """Every article in one input, or the reason it has none; and how many to expect. A JSONL
+    file's records are parsed as they are taken, so progress covers the parsing too."""
     try:
         text = _read_text(path)
     except ValueError as exc:
-        return [(str(path), str(exc))]
+        return 1, [(str(path), str(exc))]
     kind = detect_format(path, text) if fmt == "auto" else fmt
     if kind == "jsonl":
-        return list(_jsonl_items(text, str(path), url=url, date=date))
+        expected = sum(1 for line in text.splitlines() if line.strip())
+        return expected, _jsonl_items(text, str(path), url=url, date=date)
     try:
-        return [(str(path), a) for a in PARSERS[kind](text, url=url, date=date)]
+        items = [(str(path), a) for a in PARSERS[kind](text, url=url, date=date)]
     except ValueError as exc:
-        return [(str(path), f"cannot parse as {kind}: {exc}")]
+        items = [(str(path), f"cannot parse as {kind}: {exc}")]
+    return len(items), items
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
@@ -521,8 +524,8 @@ def ingest(
     report = IngestReport()
     seen: dict[str, str] = {}
     for path in map(Path, paths):
-        items = _items(path, fmt, url=url, date=date)
-        stage = progress.stage(f"ingest {path.name}", len(items), "articles")
+        expected, items = _items(path, fmt, url=url, date=date)
+        stage = progress.stage(f"ingest {path.name}", expected, "articles")
         for source, item in items:
             if isinstance(item, str):
                 report.outcomes.append(Outcome(Status.ERROR, source, message=item))

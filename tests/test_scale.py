@@ -283,3 +283,28 @@ def test_index_verify_accepts_a_whole_index_and_names_a_damaged_file(small, env,
         bad.stderr.strip()
         == f"dgbot: error: {chunks}: checksum mismatch (corrupt or modified); rebuild it"
     )
+
+
+def test_ingest_reports_progress_while_it_parses(tmp_path) -> None:
+    import json
+
+    from index.ingest import ingest
+
+    source = tmp_path / "news.jsonl"
+    records = [
+        {
+            "title": f"ข่าวที่ {n}",
+            "date": f"2020-01-0{n}",
+            "url": f"https://example.org/{n}",
+            "text": f"เนื้อหาข่าวที่ {n}",
+        }
+        for n in range(1, 4)
+    ]
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    stream = io.StringIO()
+    report = ingest([source], out=tmp_path / "corpus", progress=Progress(stream, every=0))
+    assert report.ok and len(report.outcomes) == 3
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("ingest news.jsonl: 1/3 articles (33.3%)") and "ETA" in lines[0]
+    assert lines[-1].startswith("ingest news.jsonl: 3/3 articles (100.0%)")
+    assert lines[-1].endswith("done")
