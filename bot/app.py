@@ -150,6 +150,9 @@ async def _post_init(app: Application) -> None:
     svc.outbox.start()
     if svc.engine is None:
         svc.engine = await asyncio.to_thread(Engine.open, svc.settings, build_if_missing=True)
+        # The first answer loads the Thai word lists and sentence splitter (seconds); pay that
+        # now, so the first questions after a (re)start do not queue behind it.
+        await asyncio.to_thread(svc.engine.answer, texts.EXAMPLES[0])
     info = svc.engine.info()
     log.info("engine ready: %d articles, years %s", info.articles, render.years_text(info.years))
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
