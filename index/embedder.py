@@ -74,12 +74,10 @@ def ensure_default_model(settings: Settings) -> Path:
 def load_embedder(settings: Settings) -> Embedder:
     """``DGBOT_MODEL`` unset: the bundled e5; otherwise any sentence-transformers path or name."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
-
     name = settings.model
     if name == DEFAULT_MODEL:
         path, model_id = str(ensure_default_model(settings)), BACKEND_IDS[settings.backend]
-        if settings.backend == "onnx-int8":
+        if settings.backend == "onnx-int8":  # needs neither torch nor sentence-transformers
             return Embedder(OnnxEncoder(Path(path), settings.threads), model_id)
         if settings.threads:
             import torch
@@ -92,6 +90,8 @@ def load_embedder(settings: Settings) -> Embedder:
         )
         if looks_local and not Path(name).expanduser().exists():
             raise ModelError(f"model folder not found: {name} (check DGBOT_MODEL)")
+    from sentence_transformers import SentenceTransformer  # seconds of imports: only if used
+
     try:
         model = SentenceTransformer(path, device="cpu")
     except (OSError, ValueError) as exc:

@@ -178,6 +178,7 @@ class OnnxEncoder:
         self.pad_id = int(config["pad_token_id"])
         self.dim = int(config["hidden_size"])
         self.prompts: dict[str, str] = st_config.get("prompts", {})
+        self.encode(["warm-up"], "query")  # the first run sizes buffers: not a user's question
 
     def encode(
         self, texts: list[str], prompt: str, batch_size: int = 32, progress: bool = False

@@ -53,7 +53,10 @@ def test_scores_and_timings_are_reported(engine):
     answer = engine.answer(DBD_2020, k=3)
     assert len(answer.hits) == 3
     assert all(h.score >= h.dense for h in answer.hits)
-    assert [h.score for h in answer.hits] == sorted((h.score for h in answer.hits), reverse=True)
+    # Articles rank by their best passage; within one, passages by wording (search._order), so
+    # scores need not fall monotonically, but an article's passages come together.
+    articles = [h.chunk.article_id for h in answer.hits]
+    assert articles == sorted(articles, key=articles.index)
     assert {"embed", "dense", "lexical", "fusion", "total"} <= set(answer.timings_ms)
 
 
