@@ -136,3 +136,11 @@ def test_index_of_one_backend_is_refused_by_the_other(embedder, torch_embedder, 
         Searcher(open_index(tmp_path / "idx"), embedder)
     build_index(articles, embedder, tmp_path / "idx")  # rebuilt with int8: accepted
     assert Searcher(open_index(tmp_path / "idx"), embedder).search(SENTENCES[0]).hits
+
+
+def test_damaged_export_is_a_model_error_naming_the_cure(settings, tmp_path):
+    folder = tmp_path / "onnx"
+    shutil.copytree(settings.onnx_dir, folder)
+    (folder / ONNX_FILE).write_bytes(b"not a model")
+    with pytest.raises(ModelError, match=f"delete {folder} to rebuild"):
+        OnnxEncoder(folder)
