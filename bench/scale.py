@@ -101,7 +101,7 @@ def _killed_then_resumed(work: Path, limit: int, env: dict) -> dict:
     total = None
     while build.poll() is None:
         text = log.read_text(encoding="utf-8")
-        found = re.search(r"chunks: ([\d,]+) to embed", text)
+        found = re.search(r"([\d,]+) to embed", text)
         if found:
             total = int(found.group(1).replace(",", ""))
         done = len(list(shards.glob("emb-*.npz"))) * SHARD_SIZE
@@ -141,7 +141,9 @@ def _grown(vectors: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def recall_at_10(index_dir: Path, env: dict, grow: int = 0, ef_values=(32, 64, 128, 256)) -> dict:
+def recall_at_10(
+    index_dir: Path, env: dict, grow: int = 0, ef_values=(128, 256, 512, 1024)
+) -> dict:
     """Recall@10 and per-question search time of HNSW against exact, on one set of vectors."""
     from index.embedder import load_embedder
     from index.settings import Settings
@@ -176,6 +178,73 @@ def recall_at_10(index_dir: Path, env: dict, grow: int = 0, ef_values=(32, 64, 1
     return out
 
 
+def memory_probe(index_dir: Path, size: int, out_dir: Path) -> dict:
+    """Peak memory of everything a build holds after chunking, at ``size`` chunks, without
+    the hours of chunking and embedding: the real chunks of ``index_dir`` copied (each copy
+    its own strings, tokens and a noisy vector) until there are ``size``, then the vector store,
+    article vectors, both BM25 indexes and the index write, with the embedding model loaded as
+    in a real build. A stand-in for the full corpus, labelled as such in BENCHMARKS.md."""
+    import resource
+    from dataclasses import replace
+
+    from index import thai
+    from index.builder import _fill_store, _Known
+    from index.checkpoint import Checkpoint, vector_key
+    from index.embedder import load_embedder
+    from index.settings import Settings
+    from index.store import ArticleLevel, Manifest, open_index, write_index
+    from index.tokenids import TokenIds
+
+    embedder = load_embedder(Settings.load())
+    base = open_index(index_dir)
+    real = base.chunks
+    words = [thai.tokens(c.embed_text()) for c in real]
+    real_vectors = base.vectors()
+    del base
+    per_article = 14  # chunks per news article (300-article sample: 4,152 chunks)
+    chunks, tokens, articles = [], TokenIds(), TokenIds()
+    for i in range(size):
+        c = real[i % len(real)]
+        aid = f"a{i // per_article}"
+        text = f"{c.text} {i}"  # every copy its own string, as real chunks are
+        chunks.append(replace(c, id=f"{aid}#{i % per_article}", article_id=aid, text=text))
+        tokens.add([*words[i % len(real)], str(i)])
+        if i % per_article == 0:
+            articles.add([w for n in range(per_article) for w in words[(i + n) % len(real)]])
+    keys = [vector_key("probe", c.embed_text()) for c in chunks]
+    known, checkpoint = _Known(), Checkpoint(out_dir / "index", 384)
+    checkpoint.remove()
+    for start in range(0, size, SHARD_SIZE):
+        part = keys[start : start + SHARD_SIZE]
+        block = _grown(real_vectors, len(real_vectors) + len(part), seed=start)
+        known.add_shard(checkpoint.write(part, block[len(real_vectors) :]), part)
+    n_articles = len(articles)
+    rows = np.arange(size, dtype=np.int64) // per_article
+    started = time.perf_counter()
+    lexical, article_lexical = tokens.lexical(), articles.lexical()  # in the build's order
+    del tokens, articles
+    store, article_vecs = _fill_store(keys, rows, n_articles, known, 384, 10**9, _quiet())
+    level = ArticleLevel(article_vecs, article_lexical)
+    ids = {f"a{n}": "probe" for n in range(n_articles)}
+    manifest = Manifest("probe", 384, {}, "probe", ids, size)
+    write_index(out_dir / "index", manifest, chunks, store, lexical, level)
+    checkpoint.remove()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "chunks": size,
+        "articles": n_articles,
+        "model": embedder.model_id,
+        "after_chunking_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mib": round(peak, 1),
+    }
+
+
+def _quiet():
+    from index.progress import Progress
+
+    return Progress()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=1000, help="articles (0 = all 28,555)")
@@ -183,14 +252,22 @@ def main() -> None:
     parser.add_argument("--resume-limit", type=int, default=200, help="0: skip the kill test")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dgbot-scale"))
     parser.add_argument("--no-recall", action="store_true")
+    parser.add_argument("--resume-only", action="store_true", help="only the kill -9 test")
     parser.add_argument(
         "--recall-only", type=Path, help="only recall@10 on this index's vectors (no build)"
     )
-    parser.add_argument("--grow", type=int, default=0, help="with --recall-only: pad to N vectors")
+    parser.add_argument("--memory-probe", type=Path, help="peak memory at --grow chunks (no build)")
+    parser.add_argument("--grow", type=int, default=0, help="pad to N vectors (--recall-only)")
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if args.resume_only:
+        print(json.dumps(_killed_then_resumed(work, args.resume_limit, env), indent=1))
+        return
+    if args.memory_probe:
+        print(json.dumps(memory_probe(args.memory_probe, args.grow, work), indent=1))
+        return
     if args.recall_only:
         print(json.dumps(recall_at_10(args.recall_only, env, args.grow), indent=1))
         return

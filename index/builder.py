@@ -301,16 +301,16 @@ def build_index(
     )
     _embed_missing(todo, chunks, keys, embedder, checkpoint, known, report, shard_size)
 
+    report.note("building BM25")  # before the new vector store exists: the two peaks apart
+    lexical, article_lexical = chunked.tokens.lexical(), chunked.article_tokens.lexical()
+    del chunked
     row_of = {aid: i for i, aid in enumerate(fingerprints)}
     article_rows = np.fromiter((row_of[c.article_id] for c in chunks), np.int64, len(chunks))
     store, article_vecs = _fill_store(
         keys, article_rows, len(fingerprints), known, dim, exact_limit, report
     )
-    known.old = None  # let the previous index's vectors go before BM25 is built
-    report.note("building BM25")
-    lexical = chunked.tokens.lexical()
-    article_level = ArticleLevel(article_vecs, chunked.article_tokens.lexical())
-    del chunked
+    known.old = None
+    article_level = ArticleLevel(article_vecs, article_lexical)
     manifest = Manifest(
         model_id=model_id,
         dim=dim,

@@ -27,8 +27,10 @@ class StoreSpec:
     backend: str = "faiss"
     kind: str = "flat"  # flat: exact inner product; hnsw: approximate graph search
     hnsw_m: int = 32  # graph neighbours per vector (memory: 2·M ints a vector)
-    ef_construction: int = 80
-    ef_search: int = 128  # candidates kept while searching; recall@10 ≥ 0.99 (bench/scale.py)
+    # e5 vectors are hard for a graph: efConstruction 80 left recall@10 at 0.94–0.98 on real
+    # questions; 200 and efSearch 512 give 0.999 (BENCHMARKS.md, "Scale").
+    ef_construction: int = 200
+    ef_search: int = 512  # candidates kept while searching
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
