@@ -35,7 +35,14 @@ from .store import (
     write_index,
 )
 from .tokenids import TokenIds
-from .vectorstore import DEFAULT_EXACT_LIMIT, VectorStore, choose, create_store
+from .vectorstore import (
+    DEFAULT_EXACT_LIMIT,
+    RowReader,
+    VectorStore,
+    choose,
+    create_store,
+    rows_on_disk,
+)
 
 SHARD_SIZE = 512  # chunks embedded between checkpoints (about 20 s of work on two cores)
 BLOCK = 8192  # vectors moved into the new store at a time
@@ -74,7 +81,7 @@ class _Known:
     def __init__(self) -> None:
         self.where: dict[bytes, tuple[int, int]] = {}  # key → (source, row); source 0 = old index
         self.shards: list[Path | None] = [None]
-        self.old: VectorStore | None = None
+        self.old: VectorStore | RowReader | None = None
         self._cache: dict[int, np.ndarray] = {}
 
     def add_previous(self, index_dir: Path, model_id: str) -> dict[str, str]:
@@ -83,13 +90,16 @@ class _Known:
             manifest = read_checked_manifest(index_dir, only=(DENSE, CHUNKS))
             if manifest.model_id != model_id:
                 return manifest.articles
-            old = open_vectors(index_dir, manifest)
             where, rows = {}, 0
             for rows, chunk in enumerate(iter_chunks(index_dir), 1):
                 where.setdefault(vector_key(model_id, chunk.embed_text()), (0, rows - 1))
+            spec = manifest.store_spec
+            old = rows_on_disk(index_dir, spec, rows, manifest.dim) or open_vectors(
+                index_dir, manifest
+            )
         except (IndexError_, OSError, ValueError, TypeError):
             return {}  # unreadable: rebuild from scratch
-        if rows != old.ntotal:
+        if rows != old.ntotal or rows != manifest.chunk_count:
             return {}
         self.old, self.where = old, where
         return manifest.articles

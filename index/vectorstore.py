@@ -87,6 +87,27 @@ class VectorStore(ABC):
     @abstractmethod
     def load(cls, folder: Path, spec: StoreSpec) -> VectorStore: ...
 
+    @classmethod
+    def rows_on_disk(cls, folder: Path, count: int, dim: int) -> RowReader | None:
+        """The stored vectors readable from disk without loading the store (a rebuild copies
+        them block by block); None where the backend cannot."""
+        return None
+
+
+class RowReader:
+    """Vectors at ``offset`` of a file, read a block at a time: a rebuild never holds the
+    previous index's vectors and the new ones in memory together."""
+
+    def __init__(self, path: Path, offset: int, count: int, dim: int):
+        self.path, self.offset, self.ntotal, self.d = path, offset, count, dim
+
+    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
+        rows = np.memmap(self.path, np.float32, "r", self.offset, (self.ntotal, self.d))
+        try:
+            return np.array(rows[np.asarray(ids, dtype=np.int64)])
+        finally:
+            del rows  # unmapped: its pages stop counting once the block is copied
+
 
 class FaissStore(VectorStore):
     """In-process FAISS: ``IndexFlatIP`` (exact) or ``IndexHNSWFlat`` (inner product). Both keep
@@ -139,6 +160,18 @@ class FaissStore(VectorStore):
         return [path]
 
     @classmethod
+    def rows_on_disk(cls, folder: Path, count: int, dim: int) -> RowReader | None:
+        """Both kinds end their file with the flat vectors (an HNSW index writes its flat
+        storage last); checked by reading back unit vectors where they should be."""
+        path = Path(folder) / cls.FILE
+        offset = path.stat().st_size - count * dim * 4
+        if count == 0 or offset <= 0:
+            return None
+        reader = RowReader(path, offset, count, dim)
+        ends = reader.reconstruct_batch(np.array([0, count - 1]))
+        return reader if np.allclose(np.linalg.norm(ends, axis=1), 1.0, atol=1e-3) else None
+
+    @classmethod
     def load(cls, folder: Path, spec: StoreSpec) -> FaissStore:
         index = faiss.read_index(str(Path(folder) / cls.FILE))
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
@@ -163,3 +196,7 @@ def create_store(dim: int, spec: StoreSpec) -> VectorStore:
 
 def load_store(folder: Path, spec: StoreSpec) -> VectorStore:
     return _backend(spec).load(folder, spec)
+
+
+def rows_on_disk(folder: Path, spec: StoreSpec, count: int, dim: int) -> RowReader | None:
+    return _backend(spec).rows_on_disk(folder, count, dim)

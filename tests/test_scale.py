@@ -121,6 +121,9 @@ def test_a_large_index_uses_hnsw_and_searches_like_the_exact_one(
     assert report.store == "hnsw" and report.embedded == 0  # every vector reused
     graph = open_index(graph_dir)
     assert graph.manifest.vectors["kind"] == "hnsw"
+    again = build_index(articles, embedder, graph_dir, exact_limit=10)  # read back from a graph
+    assert again.embedded == 0
+    assert np.array_equal(open_index(graph_dir).vectors(), open_index(exact_dir).vectors())
     assert open_index(exact_dir).manifest.store_spec.kind == "flat"
     exact_engine = Engine.open(settings, embedder=embedder, index_dir=exact_dir)
     graph_engine = Engine.open(settings, embedder=embedder, index_dir=graph_dir)
