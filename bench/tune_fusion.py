@@ -4,9 +4,10 @@ XQuAD-th questions were translated with their paragraph and share its words; tha
 are citizens' own and often do not. For each data set it scores every question against every
 chunk once (dense cosine, chunk BM25 share, article cosine, article BM25 share), then evaluates a
 grid of weights on those matrices. The kept fusion must beat dense-only on both sets; among those,
-the largest summed R@1 gain wins (a symmetric rule, so neither set is tuned alone).
+the largest summed R@1 gain wins (a symmetric rule, so neither set is tuned alone). Chunks are cut
+as the engine cuts them unless --max-tokens says, and vectors come from the configured backend.
 
-    python -m bench.tune_fusion [--max-tokens 32]
+    python -m bench.tune_fusion [--max-tokens N]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from index.settings import Settings
 GRID = {
     "article_dense": [0.0, 0.25, 0.5, 1.0],
     "lexical": [0.0, 0.05, 0.1, 0.2],
-    "article_lexical": [0.0, 0.05, 0.1, 0.2],
+    "article_lexical": [0.0, 0.05, 0.1, 0.2, 0.3],
 }
 
 
@@ -69,7 +70,7 @@ def rank_metrics(fused: np.ndarray, owner: np.ndarray, target: np.ndarray) -> tu
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=ChunkParams().max_tokens)
     args = ap.parse_args()
     embedder = load_embedder(Settings.load())
     params = ChunkParams(max_tokens=args.max_tokens)

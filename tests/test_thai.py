@@ -28,3 +28,9 @@ def test_sentence_spans_point_into_the_text_and_never_cross_lines():
         assert "\n" not in piece
     covered = "".join(text[a:b] for a, b in spans).replace(" ", "")
     assert covered == text.replace(" ", "").replace("\n", "")
+
+
+def test_unusual_spaces_separate_words_like_a_plain_space():
+    plain = thai.tokens("รางวัล ดิจิทัล DG Awards")
+    for space in ("\u00a0", "\u2009", "\u202f", "\u3000"):
+        assert thai.tokens(f"รางวัล{space}ดิจิทัล DG{space}Awards") == plain
