@@ -1,4 +1,4 @@
-"""The gold question set, shipped engine beside a dense-only baseline.
+"""The gold question set, shipped engine beside a dense-only baseline and the grid's choice.
 
 Each fusion gets its own "not found" threshold, calibrated on the dev questions the same way
 (bench/calibrate.py), then is scored on the gold questions it never saw.
@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.calibrate import REPO, choose, scores
+from bench.retrieval import GRID_CHOICE
 from index.answer import Threshold
 from index.builder import build_index, load_articles
 from index.embedder import load_embedder
@@ -41,7 +42,8 @@ def main() -> None:
         folder = Path(tmp) / "idx"
         build_index(load_articles(REPO / "corpus")[0], embedder, folder)
         index = open_index(folder)
-        for label, fusion in {"hybrid": Fusion(), "dense-only": DENSE_ONLY}.items():
+        fusions = {"hybrid": Fusion(), "dense-only": DENSE_ONLY, "grid-choice": GRID_CHOICE}
+        for label, fusion in fusions.items():
             engine = Engine(embedder, Searcher(index, embedder, fusion))
             threshold, _, _ = choose(*scores(engine, dev))
             engine.threshold = Threshold(min_score=threshold)

@@ -20,7 +20,7 @@ class Threshold:
     confidence so 0.5 sits exactly on the threshold.
     """
 
-    min_score: float = 1.79
+    min_score: float = 1.744
     scale: float = 0.03
 
 

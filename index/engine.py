@@ -5,12 +5,14 @@ Everything outside ``index/`` (the bot, the CLI, benchmarks) goes through this c
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import thai
 from .answer import Answer, Threshold, make_answer
 from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
@@ -44,13 +46,21 @@ class Engine:
         embedder: Embedder | None = None,
         index_dir: Path | None = None,
     ) -> Engine:
-        """Load model and index; with ``build_if_missing`` a first run builds the index."""
+        """Load model and index; with ``build_if_missing`` a first run builds the index.
+
+        The Thai word list and sentence splitter load on a second thread meanwhile, so the
+        first question does not pay for them and start-up pays for them only once.
+        """
+        thai_ready = threading.Thread(target=thai.warm_up, name="thai-warm-up", daemon=True)
+        thai_ready.start()
         embedder = embedder or load_embedder(settings)
         folder = index_dir or settings.index_path
         if build_if_missing and not (folder / "manifest.json").is_file():
             articles, _ = load_articles(settings.corpus_dir)
             build_index(articles, embedder, folder, ChunkParams(), exact_limit=settings.exact_limit)
-        return cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
+        engine = cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
+        thai_ready.join()
+        return engine
 
     def search(self, question: str, k: int = 5, reference_year: int | None = None) -> SearchResult:
         return self.searcher.search(question, k, reference_year)

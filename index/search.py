@@ -27,9 +27,9 @@ from .store import IndexError_, StoredIndex
 @dataclass(frozen=True)
 class Fusion:
     dense: float = 1.0  # chunk cosine (0 for a lexical-only baseline)
-    lexical: float = 0.05  # chunk BM25 / attainable
+    lexical: float = 0.1  # chunk BM25 / attainable
     article_dense: float = 1.0  # cosine with the mean of the article's chunk vectors
-    article_lexical: float = 0.2  # article BM25 / attainable
+    article_lexical: float = 0.05  # article BM25 / attainable
     candidates: int = 50  # per source: chunk dense, chunk BM25, and the best articles' chunks
     articles: int = 10
     other_year: float = 0.1  # taken off a passage that names none of the years asked about

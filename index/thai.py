@@ -48,6 +48,12 @@ def _trie():
     return dict_trie((set(thai_words()) | added) - removed)
 
 
+def warm_up() -> None:
+    """Load the word list and the sentence splitter now (each takes about a second on first
+    use), e.g. on a thread while the embedding model loads."""
+    sentence_spans(" ".join(tokens("รางวัลรัฐบาลดิจิทัล ปี 2563")))
+
+
 def canonical_year(token: str) -> str:
     """Write a plausible Buddhist-era year as its Christian-era twin, so 2563 matches 2020."""
     if len(token) == 4 and token.isdigit() and 2443 <= int(token) <= 2643:
