@@ -19,7 +19,7 @@ import numpy as np
 from . import prepared as prep
 from . import thai
 from .checkpoint import Checkpoint, vector_key
-from .chunking import Chunk, ChunkParams, chunk_article
+from .chunking import Chunk, ChunkParams, chunk_article, make_chunk
 from .corpus import Article, CorpusError, corpus_hash, load_corpus
 from .embedder import Embedder
 from .progress import Progress
@@ -136,20 +136,6 @@ class _Known:
         return out
 
 
-def _chunk(article: Article, n: int, start: int, end: int) -> Chunk:
-    """Chunk ``n`` of ``article`` from its span, with the fields ``chunk_article`` gives it."""
-    return Chunk(
-        id=f"{article.id}#{n}",
-        article_id=article.id,
-        title=article.title,
-        date=article.date.isoformat(),
-        url=article.url,
-        text=article.body[start:end],
-        start=start,
-        end=end,
-    )
-
-
 @dataclass
 class _Chunked:
     chunks: list[Chunk]
@@ -178,7 +164,7 @@ def _chunk_all(
             out.article_tokens.add(thai.tokens(f"{article.title}\n{article.body}"))
         else:
             spans = cached.spans_of(row).tolist()
-            made = [_chunk(article, n, start, end) for n, (start, end) in enumerate(spans)]
+            made = [make_chunk(article, n, start, end) for n, (start, end) in enumerate(spans)]
             cached.add_tokens(row, out.tokens, out.article_tokens)
             out.cached += 1
         out.chunks.extend(made)

@@ -80,6 +80,20 @@ def _windows(sizes: list[int], params: ChunkParams) -> list[tuple[int, int]]:
     return out
 
 
+def make_chunk(article: Article, n: int, start: int, end: int) -> Chunk:
+    """Chunk ``n`` of ``article``: the span ``body[start:end]`` with where it came from."""
+    return Chunk(
+        id=f"{article.id}#{n}",
+        article_id=article.id,
+        title=article.title,
+        date=article.date.isoformat(),
+        url=article.url,
+        text=article.body[start:end],
+        start=start,
+        end=end,
+    )
+
+
 def chunk_article(article: Article, params: ChunkParams = ChunkParams()) -> list[Chunk]:
     body = article.body
     spans = _cap(thai.sentence_spans(body), body, params.max_chars)
@@ -87,17 +101,5 @@ def chunk_article(article: Article, params: ChunkParams = ChunkParams()) -> list
     for para in _paragraphs(spans, body):
         sizes = [max(1, len(thai.tokens(body[a:b]))) for a, b in para]
         for i, j in _windows(sizes, params):
-            start, end = para[i][0], para[j - 1][1]
-            chunks.append(
-                Chunk(
-                    id=f"{article.id}#{len(chunks)}",
-                    article_id=article.id,
-                    title=article.title,
-                    date=article.date.isoformat(),
-                    url=article.url,
-                    text=body[start:end],
-                    start=start,
-                    end=end,
-                )
-            )
+            chunks.append(make_chunk(article, len(chunks), para[i][0], para[j - 1][1]))
     return chunks
