@@ -44,6 +44,7 @@ class Poller:
         self._newest = -1
         self._progress = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False  # checked by the loop too: a cancel alone can be lost (below)
 
     async def start(self) -> asyncio.Task:
         """Leave webhook mode (keeping pending updates) and poll in a background task."""
@@ -53,6 +54,7 @@ class Poller:
 
     async def stop(self) -> None:
         """Stop fetching, let running updates finish (bounded), then confirm what finished."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -76,7 +78,7 @@ class Poller:
 
     async def _poll(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             room = MAX_RUNNING - len(self._running)
             if room <= 0:  # enough to do: the rest waits at Telegram, not in memory
                 await self._wait_for_progress()
@@ -165,8 +167,11 @@ class Poller:
     async def _wait_for_progress(self) -> None:
         """Nothing new arrived and older updates still run: do not ask Telegram in a loop."""
         self._progress.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that arrives
+        # as the awaited event is set, and polling then never stopped.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._progress.wait(), BUSY_WAIT)
+            async with asyncio.timeout(BUSY_WAIT):
+                await self._progress.wait()
 
 
 def _seconds(value: object) -> float:
