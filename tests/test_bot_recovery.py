@@ -1,26 +1,33 @@
 """The bot recovers without losing or repeating anything: a database that is away for a while
-(answers go out, records wait and are written when it is back), and ``dgbot serve`` killed with
-SIGKILL while questions are in flight (every question answered exactly once after a restart).
+(a locked SQLite file, or a PostgreSQL database refusing connections: answers go out, records
+wait and are written when it is back), and ``dgbot serve`` killed with SIGKILL while questions
+are in flight (every question answered exactly once after a restart).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from bot import texts
 from bot.records import Records, feedback, handled_updates, questions
 from tests import test_bot_e2e as e2e
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_e2e import DBD_2020, WAIT, assert_dbd_2020_answer, callback, reply, running
+from tests.test_records import postgres_url
 
 tg, bot_settings = e2e.tg, e2e.bot_settings  # fixtures, used by name
 
@@ -38,17 +45,74 @@ def rows(settings, table: sa.Table) -> list:
         records.close()
 
 
-def test_answers_go_out_while_the_database_is_locked_and_records_follow(
-    tg, bot_settings, engine, caplog
+Outage = Callable[[str], AbstractContextManager[Callable[[], int]]]
+
+
+@contextmanager
+def sqlite_locked(url: str) -> Iterator[Callable[[], int]]:
+    """Another program holds the SQLite file's write lock; it can still count the questions."""
+    lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield lambda: lock.execute("SELECT count(*) FROM questions").fetchone()[0]
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+
+def postgres_server() -> sa.Engine:
+    """The test server's own database, for creating, closing and dropping others."""
+    return sa.create_engine(postgres_url(), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A database of this test's own, dropped afterwards: tests/test_records.py keeps using the
+    server's default one, which this test never shuts off."""
+    name = f"dgbot_outage_{secrets.token_hex(4)}"
+    server = postgres_server()
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:  # FORCE: also if a failed test left it closed or in use
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_refusing(url: str) -> Iterator[Callable[[], int]]:
+    """The bot's PostgreSQL database refuses new connections and its open ones are cut, as in a
+    server restart; one connection opened before stays, to count the questions meanwhile."""
+    name = sa.make_url(url).database
+    watch = sa.create_engine(url, poolclass=NullPool)
+    with postgres_server().connect() as admin, watch.connect() as reader:
+        keep = reader.scalar(sa.text("SELECT pg_backend_pid()"))
+        admin.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            cut = admin.scalars(  # waits (up to 10 s each) until the backends are gone
+                sa.text(
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                    " WHERE datname = :name AND pid <> :keep"
+                ),
+                {"name": name, "keep": keep},
+            ).all()
+            assert cut and all(cut), "the bot's connections were not cut"
+            yield lambda: reader.scalar(sa.select(sa.func.count()).select_from(questions))
+        finally:
+            admin.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def answers_go_out_and_records_follow(
+    outage: Outage, reason: str, tg, settings, engine, caplog
 ) -> None:
+    """While ``outage`` keeps the database away, three questions are answered and one answer is
+    voted on; once it is back, every question and the vote are written exactly once."""
     caplog.set_level("INFO", logger="bot.outbox")
-    settings = replace(bot_settings, staff_chat_ids=(STAFF_CHAT,), user_rate_per_minute=0)
-    database = settings.database.removeprefix("sqlite:///")
+    settings = replace(settings, staff_chat_ids=(STAFF_CHAT,), user_rate_per_minute=0)
     with running(settings, engine):
         tg.wait_for("setMyCommands", timeout=WAIT)  # the database exists, migrated
-        lock = sqlite3.connect(database, isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
-        try:
+        with outage(settings.database) as recorded:
             for user in USERS:
                 tg.send_text(user, DBD_2020)
             answers = [reply(tg, user) for user in USERS]
@@ -58,18 +122,34 @@ def test_answers_go_out_while_the_database_is_locked_and_records_follow(
             assert held["text"].startswith(texts.RECORDS_HELD.split("(")[0])
             tg.press_button(answers[0], callback(answers[0], "v:"))  # a vote while it is away
             assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.VOTE_THANKS
-            assert lock.execute("SELECT count(*) FROM questions").fetchone() == (0,)
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
+            assert recorded() == 0
         written = tg.wait_for_message(STAFF_CHAT, timeout=WAIT)
         assert written["text"].startswith(texts.RECORDS_WRITTEN.split("{")[0])
     assert sorted(r.question for r in rows(settings, questions)) == [DBD_2020] * len(USERS)
     (vote,) = rows(settings, feedback)
     assert vote.helpful is True
     assert len(rows(settings, handled_updates)) == len(USERS) + 1  # the questions and the vote
-    assert "the database is unavailable (database is locked)" in caplog.text
-    assert "the database is back: wrote" in caplog.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.outbox"]
+    (away,) = [m for m in logged if m.startswith("the database is unavailable (")]  # told once
+    assert reason in away
+    assert any(m.startswith("the database is back: wrote") for m in logged)
+
+
+def test_answers_go_out_while_the_database_is_locked_and_records_follow(
+    tg, bot_settings, engine, caplog
+) -> None:
+    answers_go_out_and_records_follow(
+        sqlite_locked, "database is locked", tg, bot_settings, engine, caplog
+    )
+
+
+def test_answers_go_out_while_postgresql_refuses_connections_and_records_follow(
+    tg, bot_settings, engine, caplog, postgres_database
+) -> None:
+    settings = replace(bot_settings, database_url=postgres_database)
+    name = sa.make_url(postgres_database).database
+    refused = f'database "{name}" is not currently accepting connections'
+    answers_go_out_and_records_follow(postgres_refusing, refused, tg, settings, engine, caplog)
 
 
 # --------------------------------------------------------------------------- kill and restart

@@ -20,15 +20,21 @@ USER, OTHER = 31337, 4242
 POSTGRES_ENV = "DGBOT_TEST_POSTGRES_URL"
 
 
+def postgres_url() -> str:
+    """The test server's URL from DGBOT_TEST_POSTGRES_URL (CI: .ci/postgres.sh), or skip."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"no PostgreSQL: set {POSTGRES_ENV} (CI starts one with .ci/postgres.sh)")
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def records(request, tmp_path) -> Iterator[Records]:
     """A fresh, empty record; PostgreSQL needs DGBOT_TEST_POSTGRES_URL (CI: .ci/postgres.sh)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'sub' / 'dgbot.sqlite3'}"
     else:
-        url = os.environ.get(POSTGRES_ENV)
-        if not url:
-            pytest.skip(f"no PostgreSQL: set {POSTGRES_ENV} (CI starts one with .ci/postgres.sh)")
+        url = postgres_url()
         wipe = sa.create_engine(url)
         metadata.drop_all(wipe)
         wipe.dispose()
