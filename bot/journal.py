@@ -36,11 +36,14 @@ class Journal:
         if update_id in self._recent or update_id in self._running:
             return False
         self._running.add(update_id)
-        try:
-            seen = await asyncio.to_thread(self.records.handled, bot_id, [update_id])
-        except Exception as exc:  # the database is away: handle it rather than lose it
-            log.warning("could not read the update journal (%s)", exc.__class__.__name__)
-            seen = set()
+        seen: set[int] = set()
+        # While the database is known to be away, memory is all there is: asking it again for
+        # every update would make each answer wait for a connection attempt to fail.
+        if not self.outbox.away:
+            try:
+                seen = await asyncio.to_thread(self.records.handled, bot_id, [update_id])
+            except Exception as exc:  # the database is away: handle it rather than lose it
+                log.warning("could not read the update journal (%s)", exc.__class__.__name__)
         if seen:
             self._running.discard(update_id)
             self._remember(update_id)

@@ -52,6 +52,11 @@ class Outbox:
     def held(self) -> int:
         return len(self._held)
 
+    @property
+    def away(self) -> bool:
+        """The last write found the database away and it has not been seen back since."""
+        return self._away
+
     async def write(self, what: str, write: Write) -> bool:
         """Run ``write`` in a thread now, or hold it while the database is away (or while
         earlier writes still wait, so the order is kept); True if it was written now."""

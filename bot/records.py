@@ -152,6 +152,23 @@ class BadAnswer:
     why: str  # "👎" or "❌"
 
 
+# A server that stops answering (host down, network cut) must fail a connection, not hang it:
+# libpq waits forever by default, and every answer checks the update journal first.
+CONNECT_TIMEOUT_SECONDS = 5
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    # An open connection whose server went silent is noticed in about 10 + 3 × 5 seconds.
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def _connect_args(url: str) -> dict:
+    return dict(POSTGRES_CONNECT_ARGS) if url.startswith("postgresql") else {}
+
+
 class Records:
     """The database behind the bot; every method is a short transaction, safe from threads."""
 
@@ -159,7 +176,7 @@ class Records:
         self._salt = salt
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sa.create_engine(url, pool_pre_ping=True)
+        self.db = sa.create_engine(url, pool_pre_ping=True, connect_args=_connect_args(url))
         if self.db.dialect.name == "sqlite":
             sa.event.listen(self.db, "connect", _sqlite_pragmas)
         self.migrate()

@@ -6,12 +6,15 @@ are in flight (every question answered exactly once after a restart).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -23,7 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from bot import texts
-from bot.records import Records, feedback, handled_updates, questions
+from bot.journal import Journal
+from bot.outbox import Outbox
+from bot.records import CONNECT_TIMEOUT_SECONDS, Records, feedback, handled_updates, questions
 from tests import test_bot_e2e as e2e
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_e2e import DBD_2020, WAIT, assert_dbd_2020_answer, callback, reply, running
@@ -150,6 +155,53 @@ def test_answers_go_out_while_postgresql_refuses_connections_and_records_follow(
     name = sa.make_url(postgres_database).database
     refused = f'database "{name}" is not currently accepting connections'
     answers_go_out_and_records_follow(postgres_refusing, refused, tg, settings, engine, caplog)
+
+
+def test_a_postgresql_server_that_never_answers_fails_the_connection_instead_of_hanging() -> None:
+    """A host that accepts TCP but says nothing (a hung server, a half-dead network): libpq
+    would wait forever by default, and every answer would wait with it."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    outcome: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            Records(f"postgresql+psycopg://dgbot@127.0.0.1:{port}/dgbot", "salt")
+        except BaseException as exc:  # whatever it is, the test reports it
+            outcome.append(exc)
+
+    trying = threading.Thread(target=connect, daemon=True)
+    trying.start()
+    trying.join(timeout=WAIT + CONNECT_TIMEOUT_SECONDS)
+    silent.close()
+    assert not trying.is_alive(), "connecting to a silent server hung"
+    assert outcome and isinstance(outcome[0], sa.exc.OperationalError), outcome
+
+
+def test_the_journal_does_not_ask_a_database_known_to_be_away(tmp_path) -> None:
+    """Once a write found the database away, updates are checked against memory only, so an
+    answer never waits for another connection attempt to fail; when it is back, it is asked."""
+    records = Records(f"sqlite:///{tmp_path / 'bot.db'}", "salt")
+    asked: list[str] = []
+    sa.event.listen(records.db, "before_cursor_execute", lambda *a: asked.append(a[2]))
+    outbox = Outbox()
+    journal = Journal(records, outbox)
+    failures = [sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))]
+
+    def write() -> None:
+        if failures:
+            raise failures.pop()
+
+    async def scenario() -> tuple[bool, bool, bool, bool]:
+        await outbox.write("a record", write)
+        away, first = outbox.away, await journal.begin(1, 100)
+        await outbox.flush()
+        return away, first, outbox.away, await journal.begin(1, 101)
+
+    away, first, still_away, second = asyncio.run(scenario())
+    records.close()
+    assert away and first and not still_away and second
+    assert sum("handled_updates" in sql for sql in asked) == 1  # only for update 101
 
 
 # --------------------------------------------------------------------------- kill and restart
