@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
 from . import prepared as prep
-from . import thai
 from .checkpoint import Checkpoint, vector_key
 from .chunking import Chunk, ChunkParams, chunk_article, make_chunk
+from .chunkpool import chunk_pieces, worker_count
 from .corpus import Article, CorpusError, corpus_hash, load_corpus
 from .embedder import Embedder
 from .progress import Progress
@@ -46,6 +49,7 @@ from .vectorstore import (
 
 SHARD_SIZE = 512  # chunks embedded between checkpoints (about 20 s of work on two cores)
 BLOCK = 8192  # vectors moved into the new store at a time
+CACHE_EVERY = 300.0  # seconds of chunking between saves of the chunking cache
 
 
 @dataclass
@@ -151,26 +155,45 @@ def _chunk_all(
     params: ChunkParams,
     progress: Progress,
     cached: prep.Prepared | None,
+    workers: int = 1,
+    keep: Callable[[_Chunked], None] | None = None,
 ) -> _Chunked:
-    """Chunks in corpus order; an article chunked by an earlier build is taken from ``cached``."""
+    """Chunks in corpus order; an article chunked by an earlier build is taken from ``cached``,
+    the others are chunked by ``workers`` processes. ``keep`` is handed what is done so far
+    every ``CACHE_EVERY`` seconds, once only fresh articles are left (saving then loses no
+    cached article), so a build killed while chunking keeps its work."""
     stage = progress.stage("chunking", len(articles), "articles")
     out = _Chunked([], TokenIds(), TokenIds(), [], 0)
-    for article, fingerprint in zip(articles, fingerprints, strict=True):
-        row = cached.row.get(fingerprint) if cached else None
-        if row is None:
-            made = chunk_article(article, params)
-            for chunk in made:
-                out.tokens.add(thai.tokens(chunk.embed_text()))
-            out.article_tokens.add(thai.tokens(f"{article.title}\n{article.body}"))
-        else:
-            spans = cached.spans_of(row).tolist()
-            made = [make_chunk(article, n, start, end) for n, (start, end) in enumerate(spans)]
-            cached.add_tokens(row, out.tokens, out.article_tokens)
-            out.cached += 1
-        out.chunks.extend(made)
-        out.counts.append(len(made))
-        stage.advance()
+    rows = [cached.row.get(fingerprint) if cached else None for fingerprint in fingerprints]
+    fresh = [article for article, row in zip(articles, rows, strict=True) if row is None]
+    last_cached = max((i for i, row in enumerate(rows) if row is not None), default=-1)
+    kept = time.monotonic()
+    with closing(chunk_pieces(fresh, params, workers)) as chunked:
+        for i, (article, row) in enumerate(zip(articles, rows, strict=True)):
+            if row is None:
+                made = next(chunked)
+                for words in made.chunk_words:
+                    out.tokens.add(words)
+                out.article_tokens.add(made.article_words)
+                spans = made.spans
+            else:
+                spans = cached.spans_of(row).tolist()
+                cached.add_tokens(row, out.tokens, out.article_tokens)
+                out.cached += 1
+            out.chunks.extend(make_chunk(article, n, a, b) for n, (a, b) in enumerate(spans))
+            out.counts.append(len(spans))
+            stage.advance()
+            if keep and i >= last_cached and time.monotonic() - kept >= CACHE_EVERY:
+                keep(out)
+                kept = time.monotonic()
     return out
+
+
+def _keep_chunking(folder: Path, version: str, fingerprints: list[str], done: _Chunked) -> None:
+    """Write the chunking of the first ``len(done.counts)`` articles to the chunking cache."""
+    spans = np.array([(c.start, c.end) for c in done.chunks], dtype=np.int64)
+    fingerprints = fingerprints[: len(done.counts)]
+    prep.save(folder, version, fingerprints, done.counts, spans, done.tokens, done.article_tokens)
 
 
 def _embed_missing(
@@ -243,6 +266,7 @@ def build_index(
     exact_limit: int = DEFAULT_EXACT_LIMIT,
     shard_size: int = SHARD_SIZE,
     cache_chunks: bool = False,
+    workers: int = 1,
 ) -> BuildReport:
     """Build ``index_dir`` from ``articles``; vectors of unchanged texts come from the index
     being replaced or from the checkpoint of a build that was interrupted.
@@ -250,6 +274,7 @@ def build_index(
     ``progress``: True for progress lines on stderr, or a stream to write them to.
     ``cache_chunks``: keep the chunking in the work folder for the next build (prepared.py);
     for a long-lived index (``dgbot index build``), not for throw-away or staging builds.
+    ``workers``: processes that chunk the articles not in that cache (0: one per core).
     """
     started = time.perf_counter()
     report = Progress(sys.stderr if progress is True else progress or None)
@@ -259,19 +284,20 @@ def build_index(
     fingerprints = {a.id: a.fingerprint() for a in articles}
     version = prep.version(params) if cache_chunks else ""
     cached = prep.Prepared.load(checkpoint.folder, version) if cache_chunks else None
-    chunked = _chunk_all(articles, list(fingerprints.values()), params, report, cached)
+    keep = partial(_keep_chunking, checkpoint.folder, version, list(fingerprints.values()))
+    chunked = _chunk_all(
+        articles,
+        list(fingerprints.values()),
+        params,
+        report,
+        cached,
+        worker_count(workers),
+        keep if cache_chunks else None,
+    )
     chunks, cached_articles = chunked.chunks, chunked.cached
     del cached
     if cache_chunks and chunked.cached < len(articles):
-        prep.save(
-            checkpoint.folder,
-            version,
-            list(fingerprints.values()),
-            chunked.counts,
-            np.array([(c.start, c.end) for c in chunks], dtype=np.int64),
-            chunked.tokens,
-            chunked.article_tokens,
-        )
+        keep(chunked)
     keys = [vector_key(model_id, c.embed_text()) for c in chunks]
 
     known = _Known()

@@ -11,13 +11,21 @@ from dataclasses import replace
 from pathlib import Path
 
 from .answer import Answer
+from .chunkpool import ChunkingError
 from .corpus import CorpusError
 from .e5model import ModelError
 from .ingest import FORMATS
 from .settings import Settings, SettingsError
 from .store import IndexError_
 
-EXPECTED_ERRORS = (ModelError, IndexError_, CorpusError, SettingsError, FileNotFoundError)
+EXPECTED_ERRORS = (
+    ModelError,
+    IndexError_,
+    CorpusError,
+    ChunkingError,
+    SettingsError,
+    FileNotFoundError,
+)
 
 
 def _quiet_libraries() -> None:

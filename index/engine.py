@@ -57,7 +57,14 @@ class Engine:
         folder = index_dir or settings.index_path
         if build_if_missing and not (folder / "manifest.json").is_file():
             articles, _ = load_articles(settings.corpus_dir)
-            build_index(articles, embedder, folder, ChunkParams(), exact_limit=settings.exact_limit)
+            build_index(
+                articles,
+                embedder,
+                folder,
+                ChunkParams(),
+                exact_limit=settings.exact_limit,
+                workers=settings.threads,
+            )
         engine = cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
         thai_ready.join()
         return engine
@@ -112,6 +119,7 @@ def rebuild(settings: Settings, embedder: Embedder, skip_bad: bool = False) -> B
         progress=True,
         exact_limit=settings.exact_limit,
         cache_chunks=True,
+        workers=settings.threads,
     )
     report.skipped = skipped
     return report

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import chunking, thai
 from .chunking import ChunkParams
 from .tokenids import TokenIds
 
@@ -32,9 +31,9 @@ def version(params: ChunkParams) -> str:
     """Everything chunks and tokens depend on besides the article itself."""
     digest = hashlib.sha256(json.dumps(params.as_dict(), sort_keys=True).encode())
     digest.update(metadata.version("pythainlp").encode())
-    here = Path(__file__).parent  # the builder says which text is tokenized, lexical how
-    for name in (chunking.__file__, thai.__file__, here / "lexical.py", here / "builder.py"):
-        digest.update(Path(name).read_bytes())
+    here = Path(__file__).parent  # chunkpool says which text is tokenized, lexical how
+    for name in ("chunking.py", "thai.py", "chunkpool.py", "lexical.py", "builder.py"):
+        digest.update((here / name).read_bytes())
     data = resources.files("index").joinpath("data")
     for item in sorted(data.iterdir(), key=lambda p: p.name):
         if item.is_file():

@@ -47,7 +47,12 @@ def reindex(settings: Settings, live: Engine, gold: list[EvalItem], tolerance: f
     try:
         articles, _ = load_articles(settings.corpus_dir)
         report = build_index(
-            articles, live.embedder, folder, ChunkParams(), exact_limit=settings.exact_limit
+            articles,
+            live.embedder,
+            folder,
+            ChunkParams(),
+            exact_limit=settings.exact_limit,
+            workers=settings.threads,
         )
         fresh = Engine.open(settings, embedder=live.embedder, index_dir=folder)
         before, after = run(live, gold).metrics(), run(fresh, gold).metrics()

@@ -71,7 +71,7 @@ class Settings:
     reindex_tolerance: float = 2.0  # percentage points a new index may lose on the gold set
     # Embedding speed (issue 6): int8 ONNX Runtime by default, fp32 PyTorch as the reference.
     backend: str = "onnx-int8"  # one of BACKENDS; a custom DGBOT_MODEL always runs on torch
-    threads: int = 0  # CPU threads for embedding; 0 = every core this process may use
+    threads: int = 0  # cores for embedding and for chunking; 0 = every core this process may use
     # Scale: indexes with more chunk vectors than this use approximate (HNSW) search.
     exact_limit: int = DEFAULT_EXACT_LIMIT
 

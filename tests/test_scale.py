@@ -182,36 +182,37 @@ def test_progress_lines_give_a_rate_and_an_eta(small, embedder, tmp_path) -> Non
 KILLED = """
 import sys, time
 from pathlib import Path
-from index import checkpoint
+from index import builder, checkpoint, prepared
 from index.builder import build_index
 from index.embedder import load_embedder
 from index.settings import Settings
 from tests.test_scale import _article
 
-real, written = checkpoint.Checkpoint.write, []
+def hang_after(owner, name, calls):
+    real, done = getattr(owner, name), []
 
-def write_then_hang(self, keys, vectors):
-    written.append(real(self, keys, vectors))
-    if len(written) == 2:
-        Path(sys.argv[3]).write_text("two shards")
-        time.sleep(600)
-    return written[-1]
+    def wrapper(*args, **kwargs):
+        done.append(real(*args, **kwargs))
+        if len(done) == calls:
+            Path(sys.argv[3]).write_text("reached")
+            time.sleep(600)
+        return done[-1]
 
-checkpoint.Checkpoint.write = write_then_hang
+    setattr(owner, name, wrapper)
+
+%s
 embedder = load_embedder(Settings(cache_dir=Path(sys.argv[1])))
 articles = [_article(n) for n in range(12)]
 build_index(articles, embedder, Path(sys.argv[2]), shard_size=5, cache_chunks=True)
 """
 
 
-def test_a_build_killed_half_way_resumes_without_re_embedding(
-    settings, embedder, small, tmp_path
-) -> None:
-    articles, built = small
-    folder, flag = tmp_path / "idx", tmp_path / "flag"
+def _build_killed_at(patch: str, settings, folder: Path, flag: Path) -> None:
+    """Build the 12 ``small`` articles in a child process that ``patch`` makes stop at a
+    chosen point (it writes ``flag`` there), then SIGKILL it."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     build = subprocess.Popen(
-        [sys.executable, "-c", KILLED, str(settings.cache_dir), str(folder), str(flag)],
+        [sys.executable, "-c", KILLED % patch, str(settings.cache_dir), str(folder), str(flag)],
         env=env,
         cwd=REPO,
     )
@@ -219,11 +220,21 @@ def test_a_build_killed_half_way_resumes_without_re_embedding(
         deadline = time.monotonic() + 300
         while not flag.exists() and build.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert flag.exists(), "the build did not reach its second checkpoint"
+        assert flag.exists(), f"the build did not reach the point to kill it at ({patch})"
     finally:
         build.send_signal(signal.SIGKILL)
         build.wait()
     assert not folder.exists()  # nothing half-built where the bot looks
+
+
+def test_a_build_killed_half_way_resumes_without_re_embedding(
+    settings, embedder, small, tmp_path
+) -> None:
+    articles, built = small
+    folder = tmp_path / "idx"
+    _build_killed_at(
+        "hang_after(checkpoint.Checkpoint, 'write', 2)", settings, folder, tmp_path / "f"
+    )
     shards = sorted(work_folder(folder).glob("emb-*.npz"))
     assert len(shards) == 2
     saved = np.concatenate([np.load(path)["vectors"] for path in shards])
@@ -232,6 +243,20 @@ def test_a_build_killed_half_way_resumes_without_re_embedding(
     assert report.rechunked == 0  # the killed build's chunking was kept too
     assert [p.name for p in work_folder(folder).iterdir()] == ["prepared.npz"]
     assert np.array_equal(open_index(folder).vectors()[:10], saved)  # used, not re-embedded
+    _assert_same_index(folder, built)
+
+
+def test_a_build_killed_while_chunking_keeps_the_articles_it_chunked(
+    settings, embedder, small, tmp_path
+) -> None:
+    articles, built = small
+    folder = tmp_path / "idx"
+    # The chunking cache saved after every article; killed once five are in it.
+    patch = "builder.CACHE_EVERY = 0\nhang_after(prepared, 'save', 5)"
+    _build_killed_at(patch, settings, folder, tmp_path / "f")
+    assert [p.name for p in work_folder(folder).iterdir()] == ["prepared.npz"]
+    report = build_index(articles, embedder, folder, cache_chunks=True)
+    assert report.rechunked == 7
     _assert_same_index(folder, built)
 
 
