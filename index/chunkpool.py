@@ -5,12 +5,16 @@ must chunk are shared out in batches. Workers are started with "spawn": the buil
 already run ONNX Runtime or PyTorch threads, and a child forked while another thread holds a lock
 can hang. A worker loads pythainlp's word list and sentence model on first use (about 2 s), so a
 handful of articles are chunked in this process instead. Only a few batches are in flight at a
-time and results come back in corpus order, so they never pile up in memory.
+time and results come back in corpus order, so they never pile up in memory. Workers leave Ctrl-C
+to the build, are stopped at once when it stops, and end when it ends, even by SIGKILL.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -56,6 +60,19 @@ def pieces(article: Article, params: ChunkParams) -> Pieces:
         raise ChunkingError(f"cannot chunk article {article.id}{where}: {problem}") from exc
 
 
+def _follow_parent() -> None:
+    """Worker start-up: Ctrl-C is the build's to handle; the build's end is this worker's."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent process is gone, however it ended
+    os._exit(1)
+
+
 def _batch(articles: list[Article], params: ChunkParams) -> list[Pieces]:
     return [pieces(article, params) for article in articles]
 
@@ -75,7 +92,8 @@ def chunk_pieces(articles: list[Article], params: ChunkParams, workers: int) -> 
 
 def _pooled(articles: list[Article], params: ChunkParams, workers: int) -> Iterator[Pieces]:
     size = max(1, min(BATCH, len(articles) // (workers * 8)))  # small corpora: all stay busy
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    spawn = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_follow_parent)
     pending: deque[Future] = deque()
     try:
         for start in range(0, len(articles), size):
@@ -84,10 +102,14 @@ def _pooled(articles: list[Article], params: ChunkParams, workers: int) -> Itera
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
-    except BrokenProcessPool as exc:
-        raise ChunkingError(
-            "a chunking worker process died (killed, or out of memory?); run the build again "
-            "(with DGBOT_THREADS=1 it chunks in one process)"
-        ) from exc
+    except BaseException as exc:  # a failure, Ctrl-C, or the build stopped reading
+        for process in list((pool._processes or {}).values()):  # no public way before 3.14
+            process.terminate()  # now, not after the batches the workers hold
+        if isinstance(exc, BrokenProcessPool):
+            raise ChunkingError(
+                "a chunking worker process died (killed, or out of memory?); run the build "
+                "again (with DGBOT_THREADS=1 it chunks in one process)"
+            ) from exc
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

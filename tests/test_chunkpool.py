@@ -8,6 +8,9 @@ import io
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,3 +108,49 @@ def test_a_killed_worker_stops_chunking_with_a_clear_error() -> None:
     with pytest.raises(ChunkingError, match=r"a chunking worker process died"):
         list(chunked)
     assert not multiprocessing.active_children()
+
+
+KILLED = """
+import multiprocessing, time
+from index.chunking import ChunkParams
+from index.chunkpool import chunk_pieces
+from tests.test_scale import _article
+
+chunked = chunk_pieces([_article(n) for n in range(400)], ChunkParams(), 2)
+next(chunked)
+print(*(p.pid for p in multiprocessing.active_children()), flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in "ZX"  # a zombie has ended
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_workers_end_when_the_build_is_killed() -> None:
+    build = subprocess.Popen(
+        [sys.executable, "-c", KILLED],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        workers = [int(pid) for pid in build.stdout.readline().split()]
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+        build.stdout.close()
+    assert len(workers) == 2 and all(map(_running, workers))
+    deadline = time.monotonic() + 60
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [pid for pid in workers if _running(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)  # left running, they would wait for work forever
+    assert not survivors, "workers outlived the build"
