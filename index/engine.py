@@ -96,7 +96,7 @@ class Engine:
 
     def info(self) -> CorpusInfo:
         index = self.searcher.index
-        dates = sorted({c.date for c in index.chunks})
+        dates = index.chunks.dates
         return CorpusInfo(
             articles=len(index.manifest.articles),
             chunks=len(index.chunks),

@@ -18,12 +18,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .checksum import sha256_of
+from .chunkfile import ChunkFile, line_of
 from .chunking import Chunk
 from .lexical import Lexical
 from .vectorstore import FaissStore, StoreSpec, VectorStore, create_store, load_store
@@ -76,14 +78,15 @@ class ArticleLevel:
 class StoredIndex:
     folder: Path
     manifest: Manifest
-    chunks: list[Chunk]
+    chunks: ChunkFile
     dense: VectorStore
     lexical: Lexical
     articles: ArticleLevel
 
-    def __post_init__(self) -> None:
-        row = {aid: i for i, aid in enumerate(self.manifest.articles)}
-        self.chunk_article = np.array([row[c.article_id] for c in self.chunks], dtype=np.int64)
+    @property
+    def chunk_article(self) -> np.ndarray:
+        """Each chunk's row in the manifest's article order."""
+        return self.chunks.article_rows
 
     def vectors(self) -> np.ndarray:
         """All chunk vectors, in chunk order (for reuse by an incremental rebuild)."""
@@ -120,8 +123,7 @@ def write_index(
     try:
         dense.save(work)
         with open(work / CHUNKS, "w", encoding="utf-8") as fh:
-            for chunk in chunks:
-                fh.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+            fh.writelines(map(line_of, chunks))
         lexical.save(work / LEXICAL)
         np.save(work / ARTICLE_VECTORS, np.ascontiguousarray(articles.vectors, dtype=np.float32))
         articles.lexical.save(work / ARTICLE_LEXICAL)
@@ -255,23 +257,34 @@ def open_vectors(folder: Path, manifest: Manifest) -> VectorStore:
 
 
 def open_index(folder: Path, verify: bool = True) -> StoredIndex:
-    """Load an index; with ``verify`` every file must match the manifest's checksum."""
+    """Load an index; with ``verify`` every file must match the manifest's checksum.
+
+    The checksums (seconds for a full-size index) are computed on a thread while the chunks and
+    BM25 are read; the FAISS file is opened only once they match, as a damaged one can crash it.
+    """
     folder = Path(folder)
-    manifest = read_checked_manifest(folder, REQUIRED if verify else ())
+    manifest = read_checked_manifest(folder, only=())
+    with ThreadPoolExecutor(1) as pool:
+        checked = pool.submit(check_files, folder, manifest, REQUIRED if verify else ())
+        try:
+            rows = {aid: i for i, aid in enumerate(manifest.articles)}
+            chunks = ChunkFile(folder / CHUNKS, rows)
+            lexical = Lexical.load(folder / LEXICAL)
+            article_level = ArticleLevel(
+                np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
+            )
+            problem = None
+        except Exception as exc:  # OSError, json's ValueError, ChunkFileError, bm25s various
+            problem = exc
+        checked.result()  # a file that fails its checksum is named before anything else
+    if problem is not None:
+        kind = problem.__class__.__name__
+        raise IndexError_(f"{folder}: cannot read index ({kind})") from problem
     dense = open_vectors(folder, manifest)
-    try:
-        chunks = list(iter_chunks(folder))
-        lexical = Lexical.load(folder / LEXICAL)
-        article_level = ArticleLevel(
-            np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
-        )
-    except Exception as exc:  # json raises ValueError, bm25s various
-        raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
     if (
         dense.ntotal != len(chunks)
         or dense.d != manifest.dim
         or article_level.vectors.shape != (len(manifest.articles), manifest.dim)
-        or {c.article_id for c in chunks} - set(manifest.articles)
     ):
         raise IndexError_(f"{folder}: vectors, chunks and articles disagree; rebuild the index")
     return StoredIndex(folder, manifest, chunks, dense, lexical, article_level)

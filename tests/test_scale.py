@@ -263,7 +263,7 @@ def test_a_build_killed_while_chunking_keeps_the_articles_it_chunked(
 def _assert_same_index(folder: Path, reference: Path) -> None:
     """Chunks, vectors and BM25 as a build from scratch makes them."""
     got, want = open_index(folder), open_index(reference)
-    assert got.chunks == want.chunks
+    assert list(got.chunks) == list(want.chunks)
     _same_vectors(got.vectors(), want.vectors())
     _same_vectors(got.articles.vectors, want.articles.vectors)
     for words in (["หน่วยงาน", "รางวัล"], ["ข้อมูล", "เปิด", "13"], ["ไม่มี"]):
