@@ -4,7 +4,9 @@ A full thaigov index holds about 440,000 chunks; turning every line into a ``Chu
 bot starts took 5 s and 570 MB (BENCHMARKS.md, "Full size"), while a question reads a few
 hundred. The file is mapped into memory instead (the OS keeps the pages a question touched)
 and one pass notes where each line starts, which article it belongs to and its date, reading
-only the fields before the text.
+only the fields before the text. Mapping is safe because an index folder is never changed in
+place: a build writes a new folder and swaps it in, and a replaced folder that is deleted stays
+readable to whoever still maps it.
 """
 
 from __future__ import annotations
