@@ -11,12 +11,14 @@ loaded beside it as a build would hold it. Then the thaigov FAQ questions are as
 one; only which passages rank first is meaningless.
 
 Reported: the build's phases (from its progress lines), peak memory, the index on disk,
-question latency (p50/p95 and per step) at full size, the time to open the model and the index
-together as the bot starts (once the index exists), and with ``--embed-sample N`` the real
-model's chunks/s on N of the corpus's chunks, hence the hours its embedding would add. A second
-run with the index in place only measures.
+question latency (p50/p95 and per step) at full size, and the time to open the model and the
+index together as the bot starts (once the index exists). ``--add N``: a first build without the
+last N articles, then the rebuild that adds them (what it embeds, how long, peak memory).
+``--embed-sample N``: the real model's chunks/s on N of the corpus's chunks, hence the hours
+its embedding would add. A second run with the index in place only measures.
 
     python -m bench.fullsize --corpus CORPUS_DIR --index /tmp/full/index [--embed-sample 1024]
+    python -m bench.fullsize --corpus CORPUS_DIR --index /tmp/full/index-add --add 100
 
 CORPUS_DIR is the output of ``dgbot ingest ../shared/data/thaigov/news.jsonl.gz --out DIR``.
 """
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -130,7 +131,38 @@ def open_with_model(settings: Settings, index: Path) -> float:
 
 
 def peak_rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak resident memory since it started or since ``reset_peak_rss``."""
+    status = Path("/proc/self/status").read_text()
+    return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
+
+
+def reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from now
+
+
+def timed_build(articles: list, stand_in: StandIn, index: Path, settings: Settings) -> dict:
+    """``build_index`` as ``dgbot index build`` runs it, with its phases and peak memory."""
+    stream = Timestamped()
+    report = build_index(
+        articles,
+        stand_in,
+        index,
+        progress=stream,
+        exact_limit=settings.exact_limit,
+        cache_chunks=True,
+        workers=settings.threads,  # 0 = a chunking process per core
+    )
+    return {
+        "articles": report.articles,
+        "chunks": report.chunks,
+        "embedded": report.embedded,
+        "reused": report.reused,
+        "store": report.store,
+        "seconds": round(report.seconds, 1),
+        "phases_end_s": stream.phases(),
+        "peak_rss_mib": peak_rss_mib(),
+        "index_mib": round(sum(p.stat().st_size for p in index.rglob("*") if p.is_file()) / 2**20),
+    }
 
 
 def main() -> None:
@@ -140,6 +172,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--questions", type=int, default=260, help="thaigov FAQ questions asked")
     ap.add_argument("--embed-sample", type=int, default=0, help="chunks timed with the model")
+    ap.add_argument("--add", type=int, default=0, help="build without the last N, then add them")
     args = ap.parse_args()
     settings = Settings.load()
     result: dict = {}
@@ -151,29 +184,13 @@ def main() -> None:
     if not (args.index / "manifest.json").is_file():
         articles, skipped = load_articles(args.corpus, skip_bad=True)
         result["loaded_rss_mib"] = peak_rss_mib()
-        stream = Timestamped()
-        report = build_index(
-            articles,
-            stand_in,
-            args.index,
-            progress=stream,
-            exact_limit=settings.exact_limit,
-            cache_chunks=True,
-            workers=settings.threads,  # as ``dgbot index build``: 0 = a process per core
-        )
-        del articles
-        result["build"] = {
-            "articles": report.articles,
-            "skipped": len(skipped),
-            "chunks": report.chunks,
-            "store": report.store,
-            "seconds": round(report.seconds, 1),
-            "phases_end_s": stream.phases(),
-            "peak_rss_mib": peak_rss_mib(),
-            "index_mib": round(
-                sum(p.stat().st_size for p in args.index.rglob("*") if p.is_file()) / 2**20, 1
-            ),
-        }
+        first = articles[: len(articles) - args.add]
+        result["skipped"] = len(skipped)
+        result["build"] = timed_build(first, stand_in, args.index, settings)
+        if args.add:  # then the last ``add`` articles arrive, as a user adding news would
+            reset_peak_rss()
+            result["add"] = timed_build(articles, stand_in, args.index, settings)
+        del articles, first
         print(json.dumps(result), flush=True)
     started = time.perf_counter()
     engine = Engine.open(settings, embedder=stand_in, index_dir=args.index)
