@@ -39,6 +39,11 @@ def line_of(chunk: Chunk) -> str:
     return json.dumps(asdict(chunk), ensure_ascii=False) + "\n"
 
 
+def chunk_of(line: str | bytes) -> Chunk:
+    """The chunk a line of ``chunks.jsonl`` holds (the inverse of ``line_of``)."""
+    return Chunk(**json.loads(line))
+
+
 def _string(raw: bytes) -> str:
     """The text of a JSON string's inside, as written (escapes are rare: decode only then)."""
     return json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("utf-8")
@@ -96,4 +101,4 @@ class ChunkFile(Sequence[Chunk]):
         return self._parse(range(len(self))[i])  # negative indexes, and IndexError past the end
 
     def _parse_line(self, i: int) -> Chunk:
-        return Chunk(**json.loads(self._data[self._starts[i] : self._starts[i + 1]]))
+        return chunk_of(self._data[self._starts[i] : self._starts[i + 1]])

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .checksum import sha256_of
-from .chunkfile import ChunkFile, line_of
+from .chunkfile import ChunkFile, chunk_of, line_of
 from .chunking import Chunk
 from .lexical import Lexical
 from .vectorstore import FaissStore, StoreSpec, VectorStore, create_store, load_store
@@ -245,8 +245,7 @@ def read_checked_manifest(folder: Path, only: tuple[str, ...] = REQUIRED) -> Man
 def iter_chunks(folder: Path) -> Iterator[Chunk]:
     """The chunks of an index one at a time (a rebuild needs only their texts, not a list)."""
     with open(Path(folder) / CHUNKS, encoding="utf-8") as fh:
-        for line in fh:
-            yield Chunk(**json.loads(line))
+        yield from map(chunk_of, fh)
 
 
 def open_vectors(folder: Path, manifest: Manifest) -> VectorStore:
