@@ -36,9 +36,9 @@ import numpy as np
 
 from bench import datasets
 from bench.latency import measure
-from index.builder import build_index, load_articles
+from index.builder import load_articles
 from index.embedder import load_embedder
-from index.engine import Engine
+from index.engine import Engine, build_with
 from index.settings import Settings
 from index.store import IndexError_
 
@@ -143,15 +143,7 @@ def reset_peak_rss() -> None:
 def timed_build(articles: list, stand_in: StandIn, index: Path, settings: Settings) -> dict:
     """``build_index`` as ``dgbot index build`` runs it, with its phases and peak memory."""
     stream = Timestamped()
-    report = build_index(
-        articles,
-        stand_in,
-        index,
-        progress=stream,
-        exact_limit=settings.exact_limit,
-        cache_chunks=True,
-        workers=settings.threads,  # 0 = a chunking process per core
-    )
+    report = build_with(settings, articles, stand_in, index, progress=stream, cache_chunks=True)
     return {
         "articles": report.articles,
         "chunks": report.chunks,

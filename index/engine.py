@@ -16,6 +16,7 @@ from . import thai
 from .answer import Answer, Threshold, make_answer
 from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
+from .corpus import Article
 from .embedder import Embedder, load_embedder
 from .search import Fusion, Searcher, SearchResult
 from .settings import Settings
@@ -57,14 +58,7 @@ class Engine:
         folder = index_dir or settings.index_path
         if build_if_missing and not (folder / "manifest.json").is_file():
             articles, _ = load_articles(settings.corpus_dir)
-            build_index(
-                articles,
-                embedder,
-                folder,
-                ChunkParams(),
-                exact_limit=settings.exact_limit,
-                workers=settings.threads,
-            )
+            build_with(settings, articles, embedder, folder)
         engine = cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
         thai_ready.join()
         return engine
@@ -108,18 +102,27 @@ class Engine:
         )
 
 
+def build_with(
+    settings: Settings, articles: list[Article], embedder: Embedder, folder: Path, **options
+) -> BuildReport:
+    """``build_index`` as the settings ask (store kind by size, chunking processes); ``options``
+    are the build's own (progress, chunking cache)."""
+    return build_index(
+        articles,
+        embedder,
+        folder,
+        ChunkParams(),
+        exact_limit=settings.exact_limit,
+        workers=settings.threads,
+        **options,
+    )
+
+
 def rebuild(settings: Settings, embedder: Embedder, skip_bad: bool = False) -> BuildReport:
     """``dgbot index build``: the corpus into ``settings.index_path``, reusing unchanged vectors."""
     articles, skipped = load_articles(settings.corpus_dir, skip_bad=skip_bad)
-    report = build_index(
-        articles,
-        embedder,
-        settings.index_path,
-        ChunkParams(),
-        progress=True,
-        exact_limit=settings.exact_limit,
-        cache_chunks=True,
-        workers=settings.threads,
+    report = build_with(
+        settings, articles, embedder, settings.index_path, progress=True, cache_chunks=True
     )
     report.skipped = skipped
     return report

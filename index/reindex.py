@@ -11,9 +11,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .builder import BuildReport, build_index, load_articles
-from .chunking import ChunkParams
-from .engine import Engine
+from .builder import BuildReport, load_articles
+from .engine import Engine, build_with
 from .evaluate import EvalItem, quality_drops, run
 from .settings import Settings
 from .store import swap_in
@@ -46,14 +45,7 @@ def reindex(settings: Settings, live: Engine, gold: list[EvalItem], tolerance: f
     folder = _staging(settings.index_path)
     try:
         articles, _ = load_articles(settings.corpus_dir)
-        report = build_index(
-            articles,
-            live.embedder,
-            folder,
-            ChunkParams(),
-            exact_limit=settings.exact_limit,
-            workers=settings.threads,
-        )
+        report = build_with(settings, articles, live.embedder, folder)
         fresh = Engine.open(settings, embedder=live.embedder, index_dir=folder)
         before, after = run(live, gold).metrics(), run(fresh, gold).metrics()
         drops = quality_drops(before, after, tolerance)

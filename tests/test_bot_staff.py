@@ -220,7 +220,7 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
     (own_index.corpus_dir / "test-new-article.md").write_text(NEW_ARTICLE, encoding="utf-8")
     (own_index.corpus_dir / "agency-lopburi.md").unlink()
     old_manifest = open_index(own_index.index_path).manifest
-    building, real_build = threading.Event(), index.reindex.build_index
+    building, real_build = threading.Event(), index.reindex.build_with
     live_during_build = []
 
     def slow_build(*args, **kwargs):
@@ -230,7 +230,7 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
         time.sleep(1.5)  # questions keep coming while the new index is checked
         return report
 
-    monkeypatch.setattr(index.reindex, "build_index", slow_build)
+    monkeypatch.setattr(index.reindex, "build_with", slow_build)
     live = Engine(engine.embedder, engine.searcher, engine.threshold)  # swapped, not the session's
     questions = 12
     with running(own_index, live):
