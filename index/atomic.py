@@ -1,0 +1,45 @@
+"""Write a file or a folder so that readers see the old one or the new one, never half of one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+
+def write_atomic(target: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """``write`` fills a temporary file beside ``target``, which is synced and renamed over it;
+    a failure (or a kill) leaves ``target`` as it was and no temporary file behind."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+@contextmanager
+def atomic_folder(target: Path, prefix: str = ".building-") -> Iterator[Path]:
+    """A temporary folder beside ``target`` to build in; when the block ends without an error it
+    replaces ``target`` whole, otherwise it is removed and ``target`` is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield work
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(work, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
