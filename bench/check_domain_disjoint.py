@@ -1,0 +1,143 @@
+"""Check the hand-written domain reader set (bench/data/reader_domain.jsonl).
+
+Every row must be iApp-shaped, its context one paragraph copied exactly from its article's body
+(paragraphs are separated by blank lines after the front matter), and its answer exactly at its
+offsets (``context[answer_start:answer_end] == text``); an unanswerable row has three empty
+lists. No question may be near a gold or dev test question: words are pythainlp ``newmm``
+tokens (lowercased, spaces dropped) and the Jaccard similarity of the two word sets must not
+exceed 0.5. Prints the counts and the closest pair; exits 1 on any problem.
+
+    python -m bench.check_domain_disjoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+from pythainlp.tokenize import word_tokenize
+
+from index.corpus import load_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "bench/data/reader_domain.jsonl"
+CORPUS = REPO / "corpus"
+TESTS = [REPO / "tests/data/gold_questions.jsonl", REPO / "tests/data/dev_questions.jsonl"]
+KEYS = {"question_id", "article_id", "title", "context", "question", "answers"}
+MAX_JACCARD = 0.5
+
+
+def words(text: str) -> set[str]:
+    return {w.lower() for w in word_tokenize(text, engine="newmm") if w.strip()}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def paragraphs(body: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+
+
+def check_row(row: dict, articles: dict) -> list[str]:
+    """What is wrong with one row (empty when nothing is)."""
+    missing = KEYS - row.keys()
+    if missing:
+        return [f"missing {sorted(missing)}"]
+    article = articles.get(row["article_id"])
+    if article is None:
+        return [f"unknown article {row['article_id']!r}"]
+    problems = []
+    if row["title"] != article.title:
+        problems.append("title differs from the article's")
+    if row["context"] not in paragraphs(article.body):
+        problems.append("context is not a paragraph of the article")
+    if not row["question"].strip():
+        problems.append("empty question")
+    ans = row["answers"]
+    texts, starts, ends = ans.get("text"), ans.get("answer_start"), ans.get("answer_end")
+    if not (isinstance(texts, list) and isinstance(starts, list) and isinstance(ends, list)):
+        return [*problems, "answers must hold three lists"]
+    if not len(texts) == len(starts) == len(ends):
+        problems.append("answer lists differ in length")
+    for text, start, end in zip(texts, starts, ends, strict=False):
+        if not text or row["context"][start:end] != text or end - start != len(text):
+            problems.append(f"answer {text!r} is not at {start}:{end}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", type=Path, default=DATA)
+    parser.add_argument("--max-jaccard", type=float, default=MAX_JACCARD)
+    args = parser.parse_args(argv)
+
+    loaded = load_corpus(CORPUS)
+    articles = {a.id: a for a in loaded.articles}
+    tests = []
+    for path in TESTS:
+        with path.open(encoding="utf-8") as fh:
+            tests += [json.loads(line) for line in fh if line.strip()]
+    test_words = [(t["id"], t["question"], words(t["question"])) for t in tests]
+
+    problems: list[str] = [str(p) for p in loaded.problems]
+    rows, ids, questions = [], set(), set()
+    with args.path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {n}: not JSON ({exc})")
+                continue
+            qid = row.get("question_id", f"line {n}")
+            if qid in ids:
+                problems.append(f"{qid}: duplicate question_id")
+            if row.get("question") in questions:
+                problems.append(f"{qid}: duplicate question")
+            ids.add(qid)
+            questions.add(row.get("question"))
+            problems += [f"{qid}: {p}" for p in check_row(row, articles)]
+            rows.append(row)
+
+    best = (0.0, "", "")  # score, our question, the test question
+    for row in rows:
+        mine = words(row.get("question", ""))
+        for tid, question, theirs in test_words:
+            score = jaccard(mine, theirs)
+            if score > best[0]:
+                best = (
+                    score,
+                    f"{row.get('question_id')} {row.get('question')}",
+                    f"{tid} {question}",
+                )
+            if score > args.max_jaccard:
+                problems.append(
+                    f"{row.get('question_id')}: Jaccard {score:.2f} with {tid} ({question})"
+                )
+
+    answerable = sum(1 for r in rows if r.get("answers", {}).get("text"))
+    per_article = Counter(r.get("article_id") for r in rows)
+    print(f"rows {len(rows)}: answerable {answerable}, unanswerable {len(rows) - answerable}")
+    print(
+        f"articles covered {len(per_article)}/{len(articles)}, "
+        f"rows per article {min(per_article.values(), default=0)}-"
+        f"{max(per_article.values(), default=0)}"
+    )
+    print(f"max Jaccard vs gold+dev {best[0]:.3f}: {best[1]} ~ {best[2]}")
+    uncovered = sorted(set(articles) - set(per_article))
+    if uncovered:
+        problems.append(f"articles without rows: {', '.join(uncovered)}")
+    for problem in problems:
+        print("PROBLEM", problem)
+    print("OK" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
