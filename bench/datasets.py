@@ -15,6 +15,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 XQUAD = SHARED / "data/xquad/xquad.th.json"
 FAQ = SHARED / "data/thaigov/faq_qa.jsonl"
 NEWS = SHARED / "data/thaigov/news.jsonl.gz"
+IAPP_VALID = SHARED / "data/iapp/valid.jsonl.gz"
+IAPP_URL = "https://github.com/iapp-technology/iapp-wiki-qa-dataset"
 
 
 def require(path: Path) -> Path:
@@ -25,6 +27,24 @@ def require(path: Path) -> Path:
 
 def xquad() -> tuple[list[Article], list[EvalItem]]:
     return load_squad(require(XQUAD))
+
+
+def iapp_valid() -> tuple[list[Article], list[EvalItem]]:
+    """iApp Wiki QA valid: each distinct context an article, each question expecting its own
+    context and its annotated short answer."""
+    from index.reader_data import read_rows
+
+    articles: dict[str, Article] = {}
+    items = []
+    for row in read_rows(require(IAPP_VALID)):
+        if row.context not in articles:
+            aid = f"iapp{len(articles):04d}"
+            articles[row.context] = Article(
+                aid, row.title or aid, dt.date(2000, 1, 1), (IAPP_URL,), row.context
+            )
+        aid = articles[row.context].id
+        items.append(EvalItem(row.question, aid, (row.answer,), id=row.id, answers=(row.answer,)))
+    return list(articles.values()), items
 
 
 def faq(distractors: int = 340, seed: int = 7) -> tuple[list[Article], list[EvalItem]]:

@@ -1,13 +1,16 @@
-"""The gold question set, shipped engine beside a dense-only baseline and the grid's choice.
+"""The gold question set: the shipped engine (hybrid retrieval + the reader) beside retrieval
+alone with the shipped fusion, a dense-only baseline and the grid's choice, on one index in one run.
 
-Each fusion gets its own "not found" threshold, calibrated on the dev questions the same way
-(bench/calibrate.py), then is scored on the gold questions it never saw.
+Each fusion without the reader gets its own "not found" threshold, calibrated on the dev
+questions the same way (bench/calibrate.py); the reader's confidence was calibrated on dev too
+(bench/calibrate_reader.py). All are scored on the gold questions they never saw.
 
-    python -m bench.gold
+    python -m bench.gold [--questions tests/data/gold_questions.jsonl]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -19,6 +22,7 @@ from index.builder import build_index, load_articles
 from index.embedder import load_embedder
 from index.engine import Engine
 from index.evaluate import load_jsonl, run
+from index.reader import load_reader
 from index.search import DENSE_ONLY, Fusion, Searcher
 from index.settings import Settings
 from index.store import open_index
@@ -28,6 +32,7 @@ GOLD = REPO / "tests/data/gold_questions.jsonl"
 KEYS = (
     "answer_accuracy",
     "out_of_scope_refusal",
+    "ece",
     "r@1",
     "mrr@10",
     "latency_p50_ms",
@@ -36,12 +41,22 @@ KEYS = (
 
 
 def main() -> None:
-    embedder = load_embedder(Settings.load())
-    dev, gold = load_jsonl(DEV), load_jsonl(GOLD)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--questions", type=Path, default=GOLD)
+    args = ap.parse_args()
+    settings = Settings.load()
+    embedder = load_embedder(settings)
+    reader = load_reader(settings.model_dir, settings.cache_dir, settings.threads)
+    dev, gold = load_jsonl(DEV), load_jsonl(args.questions)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "idx"
         build_index(load_articles(REPO / "corpus")[0], embedder, folder)
         index = open_index(folder)
+        engine = Engine(embedder, Searcher(index, embedder, Fusion()), reader=reader)
+        run(engine, gold[:5])  # warm-up
+        metrics = run(engine, gold).metrics()
+        row = {"fusion": "hybrid + reader", "reads": engine.passages}
+        print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
         fusions = {"hybrid": Fusion(), "dense-only": DENSE_ONLY, "grid-choice": GRID_CHOICE}
         for label, fusion in fusions.items():
             engine = Engine(embedder, Searcher(index, embedder, fusion))

@@ -9,12 +9,16 @@ Questions are asked ``--rounds`` times after a warm-up, backends taking turns pe
 are p50/p95 of the total, the median of each step in ``timings_ms``, and p50/p95 of the CPU time
 a question takes (all threads), which, unlike wall time, does not grow when others load the cores.
 
-    python -m bench.latency [--corpora bundled news10k] [--rounds 3] [--questions 100]
+Each backend also runs with the reader reading ``--readers`` passages (0: without the reader),
+taking turns in the same run.
+
+    python -m bench.latency [--corpora bundled news10k] [--readers 4 0] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import gzip
 import json
@@ -64,9 +68,14 @@ def corpus(name: str) -> tuple[list[Article], list[str]]:
 
 
 def engines_for(
-    name: str, articles: list[Article], models: dict[str, Embedder], cache: Path
+    name: str,
+    articles: list[Article],
+    models: dict[str, Embedder],
+    cache: Path,
+    readers: tuple[int, ...] = (4,),
 ) -> dict[str, Engine]:
-    """One index built by the first model; each model asks it with its own query vectors."""
+    """One index built by the first model; each model asks it with its own query vectors, with
+    the reader reading each of ``readers`` passages (0: no reader)."""
     builder = next(iter(models.values()))
     folder = cache / "bench" / f"latency-{name}-{builder.model_id.rsplit('+', 1)[-1]}"
     if not (folder / "manifest.json").is_file():
@@ -76,7 +85,11 @@ def engines_for(
     for backend, model in models.items():
         engine = Engine.open(Settings(cache_dir=cache), embedder=builder, index_dir=folder)
         engine.embedder = engine.searcher.embedder = model
-        engines[backend] = engine
+        for passages in readers:
+            variant = copy.copy(engine)
+            variant.passages = passages
+            label = f"{backend}, reads {passages}" if passages else f"{backend}, no reader"
+            engines[label] = variant
     return engines
 
 
@@ -119,6 +132,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", nargs="+", default=["bundled", "news10k"])
     ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
+    ap.add_argument("--readers", type=int, nargs="+", default=[4, 0], help="passages read")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--questions", type=int, default=100, help="questions per corpus")
     args = ap.parse_args()
@@ -126,7 +140,7 @@ def main() -> None:
     models = {b: load_embedder(replace(settings, backend=b)) for b in args.backends}
     for name in args.corpora:
         articles, questions = corpus(name)
-        engines = engines_for(name, articles, models, settings.cache_dir)
+        engines = engines_for(name, articles, models, settings.cache_dir, tuple(args.readers))
         chunks = len(next(iter(engines.values())).searcher.index.chunks)
         result = measure(engines, questions[: args.questions], args.rounds)
         print(json.dumps({"corpus": name, "chunks": chunks, **result}, ensure_ascii=False))

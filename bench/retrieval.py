@@ -34,7 +34,7 @@ FUSIONS = {
     "grid-choice": GRID_CHOICE,
 }
 KEYS = ("r@1", "r@5", "mrr@10", "latency_p50_ms", "latency_p95_ms")
-LOADERS = {"xquad": datasets.xquad, "faq": datasets.faq}
+LOADERS = {"xquad": datasets.xquad, "faq": datasets.faq, "iapp": datasets.iapp_valid}
 
 
 def bench_set(name: str, embedder, settings: Settings) -> dict[str, dict]:

@@ -97,21 +97,37 @@ def notes_html(notes: Sequence[str]) -> str:
 
 
 def answer_line(answer: Answer) -> str:
-    """The answering sentence, or its whole passage when the sentence is only a fragment."""
+    """One line that answers: the reader's short answer, else the answering sentence, or its
+    whole passage when the sentence is only a fragment."""
+    if answer.span:
+        return answer.span
     sentence = answer.sentence.strip()
     return sentence if len(sentence) >= MIN_SENTENCE_CHARS else answer.text.strip()
 
 
+def sentence_html(answer: Answer) -> str:
+    """The sentence holding the short answer, the answer in bold, after the sentence (or title)
+    it leans on, so it reads on its own."""
+    s, a, b = answer.sentence, answer.span_start, answer.span_end
+    marked = f"{esc(s[:a])}<b>{esc(s[a:b])}</b>{esc(s[b:])}"
+    return f"{esc(answer.lead)} {marked}" if answer.lead else marked
+
+
 def answer_html(answer: Answer, notes: Sequence[str] = ()) -> str:
-    """The answering sentence first, then its passage and source; only for found answers."""
+    """The short answer (or the answering sentence) first, then its passage and source; only for
+    found answers."""
     if not answer.found or not answer.hits:
         raise ValueError("answer_html needs a found answer; use not_found_html")
     top = answer.hits[0].chunk
-    sentence = answer_line(answer)
-    head = f"<b>{esc(sentence)}</b>"
+    if answer.span:
+        shown = answer.sentence.strip()
+        head = f"<b>{esc(answer.span)}</b>\n\n{sentence_html(answer)}"
+    else:
+        shown = answer_line(answer)
+        head = f"<b>{esc(shown)}</b>"
     if answer.confidence < HEDGE_BELOW:
         head += f"\n<i>({esc(texts.HEDGE)})</i>"
-    body = hit_html(top) if answer.text.strip() != sentence else source_html(top)
+    body = hit_html(top) if answer.text.strip() != shown else source_html(top)
     return "\n\n".join(part for part in (head, body, notes_html(notes)) if part)
 
 

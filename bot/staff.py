@@ -23,7 +23,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
-from index import Answer
+from index import Answer, Engine
 from index.evaluate import load_jsonl, outcomes, regressions, run
 from index.reindex import ReindexError, reindex
 
@@ -91,14 +91,28 @@ def staff_only(handler: Handler) -> Handler:
 # --------------------------------------------------------------------------- debug block
 
 
-def debug_html(answer: Answer, question_id: int | None, min_score: float) -> str:
+def _reader_line(hit) -> str:
+    """The reader's span and no-answer scores of a passage it read (nothing if it did not)."""
+    if hit.span_score is None:
+        return ""
+    margin = hit.span_score - hit.null_score
+    return (
+        f"\n   reader span {hit.span_score:.2f} · no-answer {hit.null_score:.2f}"
+        f" · margin {margin:+.2f}"
+    )
+
+
+def debug_html(answer: Answer, question_id: int | None, engine: Engine) -> str:
     """What staff need to judge an answer: the top passages' scores, confidence, timings."""
     best = answer.hits[0].score if answer.hits else 0.0
     verdict = "found" if answer.found else "not found"
+    if answer.hits and answer.hits[0].span_score is not None:
+        basis = f"reader + retrieval vs {engine.calibration.found_at:.2f}"
+    else:
+        basis = f"best {best:.3f} vs threshold {engine.threshold.min_score:.3f}"
     lines = [
         f"🔧 <b>debug</b> #{question_id if question_id is not None else '-'}",
-        f"confidence {answer.confidence:.3f} · best {best:.3f} vs threshold {min_score:.3f}"
-        f" → {verdict}",
+        f"confidence {answer.confidence:.3f} · {basis} → {verdict}",
     ]
     for n, hit in enumerate(answer.hits[:DEBUG_HITS], start=1):
         lines.append(
@@ -106,6 +120,7 @@ def debug_html(answer: Answer, question_id: int | None, min_score: float) -> str
             f"   fused {hit.score:.3f} · dense {hit.dense:.3f} · lexical {hit.lexical:.3f}"
             f" · article {hit.article_dense:.3f}/{hit.article_lexical:.3f}"
             f"{'' if hit.year_ok else ' · other year'}"
+            f"{_reader_line(hit)}"
         )
     steps = " · ".join(f"{step} {ms:.1f}" for step, ms in answer.timings_ms.items())
     lines.append(f"⏱ {steps} ms")
@@ -136,7 +151,7 @@ async def send_debug(
     reply_to: int | None,
 ) -> None:
     """Under an answer in a staff chat: its debug block, with verdict buttons if recorded."""
-    html = debug_html(answer, question_id, svc.loaded().threshold.min_score)
+    html = debug_html(answer, question_id, svc.loaded())
     keyboard = verdict_keyboard(question_id) if question_id is not None else None
     await send_html(bot, chat_id, html, keyboard=keyboard, reply_to=reply_to)
 

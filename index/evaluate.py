@@ -11,12 +11,15 @@ import json
 import statistics
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .answer import Answer
 from .corpus import Article
-from .thai import normalize
+from .thai import normalize, tokens
 
 SQUAD_URL = "https://github.com/google-deepmind/xquad"
 
@@ -28,6 +31,7 @@ class EvalItem:
     keywords: tuple[str, ...] = ()  # must all appear in the returned answer
     found: bool | None = None  # expected found flag, when labelled
     id: str = ""
+    answers: tuple[str, ...] = ()  # the short answers a reader should give (SQuAD files)
 
 
 @dataclass
@@ -44,9 +48,27 @@ class ItemResult:
         return None
 
     @property
+    def span_scores(self) -> tuple[float, float, float]:
+        """Exact match, F1 over characters and F1 over newmm words of the short answer, each
+        against the best-matching accepted answer (0 when the engine gave no short answer)."""
+        given = self.answer.span if self.answer.found else ""
+        return tuple(
+            max(metric(given, gold) for gold in self.item.answers)
+            for metric in (exact_match, f1_chars, f1_words)
+        )
+
+    @property
     def keywords_ok(self) -> bool:
         text = normalize(self.answer.text + " " + self.answer.sentence).lower()
         return self.answer.found and all(normalize(k).lower() in text for k in self.item.keywords)
+
+    @property
+    def top_holds(self) -> bool:
+        """The first passage holds the answer, shown or not: what a confidence predicts."""
+        if not (self.item.keywords and self.answer.hits) or self.item.found is False:
+            return False
+        text = normalize(self.answer.hits[0].chunk.text).lower()
+        return all(normalize(k).lower() in text for k in self.item.keywords)
 
 
 @dataclass
@@ -60,6 +82,7 @@ class Report:
         with_keys = [r for r in self.results if r.item.keywords]
         oos = [r for r in self.results if r.item.found is False]
         ms = sorted(r.ms for r in self.results)
+        spans = [r.span_scores for r in self.results if r.item.answers]
 
         def pct(num: float, den: int) -> float | None:
             return round(100 * num / den, 2) if den else None
@@ -74,6 +97,12 @@ class Report:
                 sum(r.answer.found == r.item.found for r in labelled), len(labelled)
             ),
             "out_of_scope_refusal": pct(sum(not r.answer.found for r in oos), len(oos)),
+            "ece": expected_calibration_error(
+                [r.answer.confidence for r in labelled], [r.top_holds for r in labelled]
+            ),
+            "span_em": pct(sum(s[0] for s in spans), len(spans)),
+            "span_f1_chars": pct(sum(s[1] for s in spans), len(spans)),
+            "span_f1_words": pct(sum(s[2] for s in spans), len(spans)),
             "latency_p50_ms": round(statistics.median(ms), 2) if ms else None,
             "latency_p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2) if ms else None,
         }
@@ -98,7 +127,13 @@ def load_squad(path: Path) -> tuple[list[Article], list[EvalItem]]:
                 )
             )
             items += [
-                EvalItem(qa["question"], pid, _answer_texts(qa), id=qa.get("id", ""))
+                EvalItem(
+                    qa["question"],
+                    pid,
+                    _answer_texts(qa),
+                    id=qa.get("id", ""),
+                    answers=tuple(a["text"] for a in qa.get("answers") or ()),
+                )
                 for qa in para["qas"]
             ]
     return articles, items
@@ -126,6 +161,51 @@ def load_jsonl(path: Path) -> list[EvalItem]:
                 )
             )
     return items
+
+
+def expected_calibration_error(
+    confidence: list[float], right: list[bool], bins: int = 10
+) -> float | None:
+    """How far confidence is from the share of answers that are right, averaged over ten
+    equal-width confidence bins weighted by their size (0 = a confidence of 0.8 is right 80 % of
+    the time)."""
+    if not confidence:
+        return None
+    conf, ok = np.array(confidence), np.array(right, dtype=float)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    gap = sum(
+        abs(ok[which == b].mean() - conf[which == b].mean()) * (which == b).sum()
+        for b in range(bins)
+        if (which == b).any()
+    )
+    return round(float(gap / len(conf)), 4)
+
+
+def _answer_key(text: str) -> str:
+    """A short answer as compared: normalised, lower-case, one space, no edge punctuation."""
+    return " ".join(normalize(text).lower().split()).strip(" .,;:!?()[]\"'“”‘’")
+
+
+def exact_match(given: str, gold: str) -> float:
+    return float(_answer_key(given) == _answer_key(gold) != "")
+
+
+def _f1(given: list[str], gold: list[str]) -> float:
+    common = sum((Counter(given) & Counter(gold)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(given), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def f1_chars(given: str, gold: str) -> float:
+    """SQuAD's F1 over characters (spaces left out): Thai has no spaces between words."""
+    return _f1(list(_answer_key(given).replace(" ", "")), list(_answer_key(gold).replace(" ", "")))
+
+
+def f1_words(given: str, gold: str) -> float:
+    """SQuAD's F1 over newmm words."""
+    return _f1(tokens(given), tokens(gold))
 
 
 def ranked_articles(answer: Answer) -> list[str]:

@@ -83,12 +83,13 @@ class Tokenized:
 
     ids: list[int]
     offsets: list[tuple[int, int]]
+    text: str = ""
 
 
 def tokenize(tokenizer, text: str) -> Tokenized:
     """Token ids without special tokens, and offsets into ``text`` (tokenizers' ``Tokenizer``)."""
     enc = tokenizer.encode(text, add_special_tokens=False)
-    return Tokenized(list(enc.ids), [tuple(o) for o in enc.offsets])
+    return Tokenized(list(enc.ids), [tuple(o) for o in enc.offsets], text)
 
 
 def window_capacity(question_len: int, max_tokens: int = WINDOW_TOKENS) -> int:

@@ -46,7 +46,7 @@ def reindex(settings: Settings, live: Engine, gold: list[EvalItem], tolerance: f
     try:
         articles, _ = load_articles(settings.corpus_dir)
         report = build_with(settings, articles, live.embedder, folder)
-        fresh = Engine.open(settings, embedder=live.embedder, index_dir=folder)
+        fresh = live.on_index(folder)
         before, after = run(live, gold).metrics(), run(fresh, gold).metrics()
         drops = quality_drops(before, after, tolerance)
         if drops:

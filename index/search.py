@@ -49,6 +49,8 @@ class Hit:
     article_dense: float = 0.0  # cosine with the article's mean vector
     article_lexical: float = 0.0  # article BM25 / attainable (0..1)
     year_ok: bool = True  # False: the question names a year this passage does not mention
+    span_score: float | None = None  # the reader's best span in this passage (None: not read)
+    null_score: float | None = None  # the reader's "no answer here" score
 
 
 @dataclass

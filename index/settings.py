@@ -72,6 +72,10 @@ class Settings:
     # Embedding speed (issue 6): int8 ONNX Runtime by default, fp32 PyTorch as the reference.
     backend: str = "onnx-int8"  # one of BACKENDS; a custom DGBOT_MODEL always runs on torch
     threads: int = 0  # cores for embedding and for chunking; 0 = every core this process may use
+    # The reader: how many of the best passages it reads per question (0 = no reader: the
+    # retrieval score decides and the best-matching sentence is shown). One: its margin re-ranked
+    # passages worse than retrieval on XQuAD-th and the FAQ alike, so only the first is read.
+    reader_passages: int = 1
     # Scale: indexes with more chunk vectors than this use approximate (HNSW) search.
     exact_limit: int = DEFAULT_EXACT_LIMIT
 

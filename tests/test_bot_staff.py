@@ -109,9 +109,13 @@ def test_debug_block_and_verdict_buttons(tg, staff_settings, engine) -> None:  #
         debug = staff_reply(tg)
         assert debug["reply_to_message"]["message_id"] == answer["message_id"]
         text = debug["text"]
-        assert f"threshold {engine.threshold.min_score:.3f}" in text and "→ found" in text
+        assert f"reader + retrieval vs {engine.calibration.found_at:.2f}" in text
+        assert "→ found" in text
         hit_lines = [line for line in text.splitlines() if line.strip().startswith("fused")]
         assert len(hit_lines) == 5 and all("dense" in h and "lexical" in h for h in hit_lines)
+        reader_lines = [line for line in text.splitlines() if line.strip().startswith("reader")]
+        assert len(reader_lines) == engine.passages
+        assert all("span" in r and "no-answer" in r and "margin" in r for r in reader_lines)
         assert "dg-2020-dbd" in text or "agency-dbd" in text
         assert "⏱" in text and "total" in text and "embed" in text
         right = callback(debug, "s:")

@@ -56,18 +56,20 @@ def test_ask_json_shape(built_env):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"question", "answer", "sources", "timings_ms"}
-    assert set(out["answer"]) == {"found", "text", "sentence", "confidence"}
-    assert out["answer"]["found"] is True
+    answer = out["answer"]
+    assert set(answer) == {
+        *("found", "text", "sentence", "confidence"),
+        *("span", "span_start", "span_end", "lead"),
+    }
+    assert answer["found"] is True
+    assert (
+        answer["span"]
+        and answer["sentence"][answer["span_start"] : answer["span_end"]] == (answer["span"])
+    )
     assert len(out["sources"]) == 3
     assert set(out["sources"][0]) == {
-        "article_id",
-        "title",
-        "date",
-        "url",
-        "text",
-        "score",
-        "dense",
-        "lexical",
+        *("article_id", "title", "date", "url", "text"),
+        *("score", "dense", "lexical", "span_score", "null_score"),
     }
 
 

@@ -33,7 +33,14 @@ def test_issue_question_finds_the_2020_dbd_fact(engine):
     "question",
     [
         "กรมพัฒน์ฯ ได้รางวัลรัฐบาลดิจิทัลปี 2020 ไหม",
-        "DBD won which award in 2020?",
+        pytest.param(
+            "DBD won which award in 2020?",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the reader, trained on Thai questions only, refuses this English one "
+                "(its passage is retrieved first): BENCHMARKS.md, 'Reader'",
+            ),
+        ),
         "กรมพัฒนาธุรกิจการค้า ได้รางวัล DG Awards ปี ๒๕๖๓ หรือเปล่า",
     ],
 )
