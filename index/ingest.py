@@ -13,10 +13,8 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import os
 import re
 import string
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from . import thai
+from .atomic import write_atomic
 from .corpus import Article, parse_article
 from .progress import Progress
 
@@ -458,21 +457,6 @@ def _items(
     return len(items), items
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Temp file in the same folder, then ``os.replace``: readers see the old file or the new one,
-    never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _store(article: Article, source: str, out: Path, force: bool, seen: dict[str, str]) -> Outcome:
     text = render_article(article)
     try:
@@ -494,9 +478,9 @@ def _store(article: Article, source: str, out: Path, force: bool, seen: dict[str
                 str(target),
                 "a different file with this id exists; not overwritten (use --force to replace it)",
             )
-        _write_atomic(target, data)
+        write_atomic(target, lambda fh: fh.write(data))
         return Outcome(Status.REPLACED, source, str(target))
-    _write_atomic(target, data)
+    write_atomic(target, lambda fh: fh.write(data))
     return Outcome(Status.WRITTEN, source, str(target))
 
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import index.ingest as ing
 from bot import render
-from index import thai
+from index import atomic, thai
 from index.answer import Answer
+from index.atomic import write_atomic
 from index.chunking import Chunk, ChunkParams, chunk_article
 from index.corpus import Article
 from index.query import understand
@@ -183,13 +183,13 @@ def _failing_step(step: str, monkeypatch) -> None:
             handle.write = write
             return handle
 
-        monkeypatch.setattr(ing.os, "fdopen", half_writer)
+        monkeypatch.setattr(atomic.os, "fdopen", half_writer)
     else:
 
         def fail(*_args):
             raise Crash(f"{step} failed")
 
-        monkeypatch.setattr(ing.os, step, fail)
+        monkeypatch.setattr(atomic.os, step, fail)
 
 
 @fuzz
@@ -205,10 +205,10 @@ def test_ingest_never_half_writes_a_corpus_file(tmp_path_factory, old, new, step
     with pytest.MonkeyPatch.context() as monkeypatch:
         _failing_step(step, monkeypatch)
         with pytest.raises(Crash):
-            ing._write_atomic(target, new)
+            write_atomic(target, lambda fh: fh.write(new))
     assert [p.name for p in folder.iterdir()] == ["article.md"]
     assert target.read_bytes() == old
-    ing._write_atomic(target, new)
+    write_atomic(target, lambda fh: fh.write(new))
     assert target.read_bytes() == new and [p.name for p in folder.iterdir()] == ["article.md"]
 
 

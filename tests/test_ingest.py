@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from index import atomic
 from index import ingest as ing
+from index.atomic import write_atomic
 from index.corpus import Article, load_corpus, parse_article
 from index.ingest import Status, ingest, parse_thai_date, render_article
 
@@ -288,9 +290,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
     def crash(*_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ing.os, "replace", crash)
+    monkeypatch.setattr(atomic.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
-        ing._write_atomic(target, b"new")
+        write_atomic(target, lambda fh: fh.write(b"new"))
     assert [p.name for p in tmp_path.iterdir()] == ["a.md"]
     assert target.read_text(encoding="utf-8") == "old"
 
