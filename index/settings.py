@@ -86,6 +86,10 @@ class Settings:
             )
         if self.threads < 0:
             raise SettingsError(f"{PREFIX}THREADS={self.threads}: must be 0 (all cores) or more")
+        if self.reader_passages < 0:
+            raise SettingsError(
+                f"{PREFIX}READER_PASSAGES={self.reader_passages}: must be 0 (no reader) or more"
+            )
 
     @property
     def index_path(self) -> Path:

@@ -114,3 +114,8 @@ def test_missing_model_is_one_line_error(built_env, tmp_path):
 def test_bad_setting_is_one_line_error(built_env):
     proc = dgbot("ask", "อะไร", env={**built_env, "DGBOT_TOP_K": "many"})
     _assert_one_line_error(proc, "DGBOT_TOP_K")
+
+
+def test_negative_reader_passages_is_one_line_error(built_env):
+    proc = dgbot("ask", "อะไร", env={**built_env, "DGBOT_READER_PASSAGES": "-1"})
+    _assert_one_line_error(proc, "DGBOT_READER_PASSAGES")
