@@ -1,9 +1,10 @@
 """From ranked passages to an answer: the sentence that answers, a confidence, or "not found".
 
-With a reader (the default), the reader's readings of the top passages re-rank them and, with
-the retrieval score, decide: the answer is the reader's short span, shown in its sentence (and
-the sentence before it, when the sentence only says "this award"). Without one, the sentence
-sharing most words with the question is shown, and the retrieval score alone decides.
+With a reader (the default), the reader's margin and the retrieval score decide (the read
+passages could also be re-ranked by the margin, ``ReaderCalibration.rerank``, which is 0 as
+shipped): the answer is the reader's short span, shown in its sentence (and the sentence before
+it, when the sentence only says "this award"). Without one, the sentence sharing most words with
+the question is shown, and the retrieval score alone decides.
 """
 
 from __future__ import annotations
@@ -197,8 +198,8 @@ def read_answer(
     readings: list[Reading],
     calibration: ReaderCalibration,
 ) -> Answer:
-    """The answer from the reader's ``readings`` of the first passages of ``result``: they are
-    re-ranked by retrieval and reader together; the best one's probability decides."""
+    """The answer from the reader's ``readings`` of the first passages of ``result``, ordered by
+    ``rerank`` (retrieval's order when its weight is 0); the first one's probability decides."""
     hits = result.hits
     if not hits or not readings:
         return Answer(question, False, "", "", 0.0, hits)

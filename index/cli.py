@@ -124,13 +124,12 @@ def cmd_model_build(args) -> int:
 
 def cmd_model_train_reader(args) -> int:
     """Train the reader from the bundled e5 (converted first if needed); see reader_train."""
-    from .e5model import build_model
     from .progress import Progress
+    from .reader import ensure_encoder
     from .reader_train import TrainConfig, train
 
     settings = _settings(args)
-    if not (settings.model_dir / "model.safetensors").is_file():
-        build_model(settings.model_dir)
+    ensure_encoder(settings.model_dir)
     for path in args.data:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")

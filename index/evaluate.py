@@ -34,6 +34,12 @@ class EvalItem:
     answers: tuple[str, ...] = ()  # the short answers a reader should give (SQuAD files)
 
 
+def holds(text: str, keywords: tuple[str, ...]) -> bool:
+    """Every keyword is in ``text``, compared as match keys (normalised, lower-case)."""
+    key = normalize(text).lower()
+    return all(normalize(k).lower() in key for k in keywords)
+
+
 @dataclass
 class ItemResult:
     item: EvalItem
@@ -59,16 +65,15 @@ class ItemResult:
 
     @property
     def keywords_ok(self) -> bool:
-        text = normalize(self.answer.text + " " + self.answer.sentence).lower()
-        return self.answer.found and all(normalize(k).lower() in text for k in self.item.keywords)
+        shown = self.answer.text + " " + self.answer.sentence
+        return self.answer.found and holds(shown, self.item.keywords)
 
     @property
     def top_holds(self) -> bool:
         """The first passage holds the answer, shown or not: what a confidence predicts."""
         if not (self.item.keywords and self.answer.hits) or self.item.found is False:
             return False
-        text = normalize(self.answer.hits[0].chunk.text).lower()
-        return all(normalize(k).lower() in text for k in self.item.keywords)
+        return holds(self.answer.hits[0].chunk.text, self.item.keywords)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -128,11 +128,18 @@ def ensure_reader(
     return build_reader(shipped, model_dir, target, expected)
 
 
-def load_reader(model_dir: Path, cache_dir: Path, threads: int = 0) -> Reader:
-    """The shipped reader, ready to read: the converted e5 folder (``model_dir``, converted
-    first if missing) lends its word embeddings; the export is kept under ``cache_dir``."""
+def ensure_encoder(model_dir: Path) -> Path:
+    """The converted e5 folder the reader starts from (training) and takes its word embeddings
+    from (assembly), converted first if missing, in a process of its own (it leaves ~1.5 GB)."""
     if not (model_dir / "model.safetensors").is_file():
         in_fresh_process(build_model, model_dir)
+    return model_dir
+
+
+def load_reader(model_dir: Path, cache_dir: Path, threads: int = 0) -> Reader:
+    """The shipped reader, ready to read: the converted e5 folder (``model_dir``) lends its word
+    embeddings; the export is kept under ``cache_dir``."""
+    ensure_encoder(model_dir)
     folder = Path(cache_dir) / "models" / f"reader-{READER_SHA256[:12]}-onnx-int8"
     return Reader(ensure_reader(model_dir, folder), threads)
 
@@ -181,11 +188,11 @@ class Reader:
             )
             null = float(starts[n][0] + ends[n][0])
             span_start, span_end, score = found or (0, 0, NO_SPAN)
-            old = best[i]
-            if score > old.span:
-                best[i] = Reading(span_start, span_end, score, min(old.null, null))
+            null = min(best[i].null, null)  # the passage's "no answer": its surest window's
+            if score > best[i].span:
+                best[i] = Reading(span_start, span_end, score, null)
             else:
-                best[i] = Reading(old.start, old.end, old.span, min(old.null, null))
+                best[i] = replace(best[i], null=null)
         return best
 
 
