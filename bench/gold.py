@@ -1,11 +1,13 @@
-"""The gold question set: the shipped engine (hybrid retrieval + the reader) beside retrieval
+"""The gold question sets: the shipped engine (hybrid retrieval + the reader) beside retrieval
 alone with the shipped fusion, a dense-only baseline and the grid's choice, on one index in one run.
 
 Each fusion without the reader gets its own "not found" threshold, calibrated on the dev
 questions the same way (bench/calibrate.py); the reader's confidence was calibrated on dev too
-(bench/calibrate_reader.py). All are scored on the gold questions they never saw.
+(bench/calibrate_reader.py). All are scored on the gold questions they never saw: gold v2 (the
+default) and gold v1 (tests/data/gold_v1.jsonl) side by side, then v2's shipped-engine results
+per kind of question.
 
-    python -m bench.gold [--questions tests/data/gold_questions.jsonl]
+    python -m bench.gold [--questions FILE ...]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from index.store import open_index
 
 DEV = REPO / "tests/data/dev_questions.jsonl"
 GOLD = REPO / "tests/data/gold_questions.jsonl"
+GOLD_V1 = REPO / "tests/data/gold_v1.jsonl"
 KEYS = (
     "answer_accuracy",
     "out_of_scope_refusal",
@@ -40,32 +43,55 @@ KEYS = (
 )
 
 
+def by_kind(report) -> dict[str, dict]:
+    """Per kind of question: how many, answered right (in scope) or refused (not)."""
+    kinds: dict[str, list] = {}
+    for r in report.results:
+        kinds.setdefault(r.item.kind or "-", []).append(r)
+    out = {}
+    for kind, results in sorted(kinds.items()):
+        if results[0].item.found is False:
+            ok = sum(not r.answer.found for r in results)
+            said = sum(r.answer.unknown for r in results)
+            out[kind] = {"n": len(results), "refused": ok, "said_not_in_sources": said}
+        else:
+            out[kind] = {"n": len(results), "right": sum(r.keywords_ok for r in results)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--questions", type=Path, default=GOLD)
+    ap.add_argument("--questions", type=Path, nargs="+", default=[GOLD, GOLD_V1])
     args = ap.parse_args()
     settings = Settings.load()
     embedder = load_embedder(settings)
     reader = load_reader(settings.model_dir, settings.cache_dir, settings.threads)
-    dev, gold = load_jsonl(DEV), load_jsonl(args.questions)
+    dev = load_jsonl(DEV)
+    sets = {path.name: load_jsonl(path) for path in args.questions}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "idx"
         build_index(load_articles(REPO / "corpus")[0], embedder, folder)
         index = open_index(folder)
         engine = Engine(embedder, Searcher(index, embedder, Fusion()), reader=reader)
-        run(engine, gold[:5])  # warm-up
-        metrics = run(engine, gold).metrics()
-        row = {"fusion": "hybrid + reader", "reads": engine.passages}
-        print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
+        run(engine, dev[:5])  # warm-up
+        kinds = {}
+        for name, gold in sets.items():
+            report = run(engine, gold)
+            metrics, kinds[name] = report.metrics(), by_kind(report)
+            row = {"set": name, "fusion": "hybrid + reader", "reads": engine.passages}
+            print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
         fusions = {"hybrid": Fusion(), "dense-only": DENSE_ONLY, "grid-choice": GRID_CHOICE}
         for label, fusion in fusions.items():
             engine = Engine(embedder, Searcher(index, embedder, fusion))
             threshold, _, _ = choose(*scores(engine, dev))
             engine.threshold = Threshold(min_score=threshold)
-            run(engine, gold[:5])  # warm-up
-            metrics = run(engine, gold).metrics()
-            row = {"fusion": label, "threshold": round(threshold, 4)}
-            print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
+            run(engine, dev[:5])  # warm-up
+            for name, gold in sets.items():
+                metrics = run(engine, gold).metrics()
+                row = {"set": name, "fusion": label, "threshold": round(threshold, 4)}
+                print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
+        for name, table in kinds.items():
+            print(json.dumps({"set": name, "per_kind": table}, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

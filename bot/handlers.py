@@ -127,14 +127,18 @@ async def _answer_question(
     latency_ms = (time.perf_counter() - started) * 1000
     chat_type, user_id = update.effective_chat.type, update.effective_user.id
     receipt = await svc.record(answer, chat_type, user_id, latency_ms)
+    notes = (*notes, *render.year_notes(answer))
     if not answer.found:
         svc.conversations.forget(chat_id)
-        html = render.not_found_html(question, notes)
+        if answer.unknown:
+            html = render.unknown_html(answer, notes)
+        else:
+            html = render.not_found_html(question, notes)
         sent = await _reply(update, context, html, render.examples_keyboard())
     else:
         svc.conversations.remember(chat_id, reading.question, _year(answer))
         key = svc.answers.put(chat_id, answer, receipt)
-        keyboard = render.answer_keyboard(key, more=len(answer.hits) > 1)
+        keyboard = render.answer_keyboard(key, more=render.has_more(answer))
         sent = await _reply(update, context, render.answer_html(answer, notes), keyboard)
     if staff.is_staff_chat(svc, chat_id):
         reply_to = sent.message_id if sent is not None else None

@@ -84,12 +84,21 @@ def years_text(years: Iterable[int]) -> str:
 
 
 def source_html(chunk: Chunk) -> str:
-    return f"📰 {texts.SOURCE} {esc(chunk.title)}\n📅 {thai_date(chunk.date)}\n🔗 {esc(chunk.url)}"
+    """Title, date and the page that backs this passage (an overview shows when it was updated)."""
+    date = f"{texts.UPDATED} {thai_date(chunk.updated)}" if chunk.updated else thai_date(chunk.date)
+    return f"📰 {texts.SOURCE} {esc(chunk.title)}\n📅 {date}\n🔗 {esc(chunk.url)}"
 
 
 def hit_html(chunk: Chunk) -> str:
     """A passage with where it comes from."""
     return f"<blockquote>{esc(chunk.text)}</blockquote>\n{source_html(chunk)}"
+
+
+def year_notes(answer: Answer) -> tuple[str, ...]:
+    """Which year "ล่าสุด"/"ปีนี้" was read as, when the question named one that way."""
+    if answer.relative_year is None:
+        return ()
+    return (texts.RELATIVE_YEAR.format(year=answer.relative_year + BE_OFFSET),)
 
 
 def notes_html(notes: Sequence[str]) -> str:
@@ -131,18 +140,42 @@ def answer_html(answer: Answer, notes: Sequence[str] = ()) -> str:
     return "\n\n".join(part for part in (head, body, notes_html(notes)) if part)
 
 
+def has_more(answer: Answer) -> bool:
+    """Whether "more sources" has anything to show: other passages, or the answering
+    article's pages beyond the one that backs the passage."""
+    return len(answer.hits) > 1 or bool(answer.hits and answer.hits[0].chunk.more_sources)
+
+
 def more_html(answer: Answer) -> str | None:
-    """The passages after the first, each with its source; None when there are none."""
-    rest = answer.hits[1:]
-    if not rest:
+    """The answering article's other pages, then the passages after the first, each with its
+    source; None when there is nothing more."""
+    if not has_more(answer):
         return None
-    items = [f"<b>{n}.</b>\n{hit_html(hit.chunk)}" for n, hit in enumerate(rest, start=1)]
-    return "\n\n".join([f"<b>{esc(texts.MORE_TITLE)}</b>", *items])
+    parts = [f"<b>{esc(texts.MORE_TITLE)}</b>"]
+    others = answer.hits[0].chunk.more_sources
+    if others:
+        links = "\n".join(f"🔗 {esc(url)}" for url in others)
+        parts.append(f"{esc(texts.ARTICLE_SOURCES)}\n{links}")
+    rest = answer.hits[1:]
+    parts += [f"<b>{n}.</b>\n{hit_html(hit.chunk)}" for n, hit in enumerate(rest, start=1)]
+    return "\n\n".join(parts)
 
 
 def not_found_html(question: str, notes: Sequence[str] = ()) -> str:
     shown = question if len(question) <= 200 else question[:200] + "…"
     text = texts.NOT_FOUND.format(question=esc(shown))
+    return "\n\n".join(part for part in (text, notes_html(notes)) if part)
+
+
+def unknown_html(answer: Answer, notes: Sequence[str] = ()) -> str:
+    """The sources say they do not know: their words, and the page where one would look."""
+    shown = answer.question if len(answer.question) <= 200 else answer.question[:200] + "…"
+    top = answer.hits[0].chunk
+    text = (
+        f"{texts.UNKNOWN.format(question=esc(shown))}\n"
+        f"<blockquote>{esc(answer.sentence)}</blockquote>\n"
+        f"{esc(texts.UNKNOWN_LOOK)} 🔗 {esc(top.url)}"
+    )
     return "\n\n".join(part for part in (text, notes_html(notes)) if part)
 
 

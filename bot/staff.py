@@ -105,7 +105,7 @@ def _reader_line(hit) -> str:
 def debug_html(answer: Answer, question_id: int | None, engine: Engine) -> str:
     """What staff need to judge an answer: the top passages' scores, confidence, timings."""
     best = answer.hits[0].score if answer.hits else 0.0
-    verdict = "found" if answer.found else "not found"
+    verdict = "found" if answer.found else "not in the sources" if answer.unknown else "not found"
     if answer.hits and answer.hits[0].span_score is not None:
         basis = f"reader + retrieval vs {engine.calibration.found_at:.2f}"
     else:
@@ -120,7 +120,8 @@ def debug_html(answer: Answer, question_id: int | None, engine: Engine) -> str:
             f"   fused {hit.score:.3f} · dense {hit.dense:.3f} · lexical {hit.lexical:.3f}"
             f" · article {hit.article_dense:.3f}/{hit.article_lexical:.3f}"
             f"{'' if hit.year_ok else ' · other year'}"
-            f"{_reader_line(hit)}"
+            f"{_reader_line(hit)}\n"
+            f"   🔗 {esc(hit.chunk.url)}"
         )
     steps = " · ".join(f"{step} {ms:.1f}" for step, ms in answer.timings_ms.items())
     lines.append(f"⏱ {steps} ms")

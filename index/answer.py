@@ -66,6 +66,8 @@ class Answer:
     span_start: int = -1  # its character offsets in ``sentence``
     span_end: int = -1
     lead: str = ""  # the sentence before (or the article's title) when ``sentence`` leans on it
+    unknown: bool = False  # not found, and ``sentence`` is the sources saying it is not known
+    relative_year: int | None = None  # the year (CE) "ล่าสุด"/"ปีนี้" was read as, if asked
 
 
 @lru_cache(maxsize=4096)
@@ -128,6 +130,44 @@ def make_answer(question: str, result: SearchResult, threshold: Threshold) -> An
     top = hits[0]
     sentence = best_sentence(question, top.chunk.text) if found else ""
     return Answer(question, found, top.chunk.text if found else "", sentence, round(conf, 4), hits)
+
+
+# How a corpus article says its sources do not know something (the corpus format fixes these
+# phrases, so a gap is never mistaken for a fact).
+GAP_PHRASES = ("ยังไม่พบแหล่งข้อมูล", "ไม่มีในแหล่งข้อมูล", "แหล่งข้อมูลไม่ได้ระบุ")
+
+
+def gap_sentence(question: str, passage: str) -> str | None:
+    """The sentence of ``passage`` stating a gap that shares most words with the question."""
+    gaps = [s for s, _ in _sentences(passage) if any(p in s for p in GAP_PHRASES)]
+    return best_sentence(question, " ".join(gaps)) if gaps else None
+
+
+def known_gap(answer: Answer, threshold: Threshold) -> Answer:
+    """``answer``, or "the sources do not know" when that is what the best passage says.
+
+    Only a passage retrieval is sure of (the no-reader threshold, the asked year) counts, and
+    only when nothing was found or the found sentence is itself the gap: a passage that answers
+    with a fact keeps its answer."""
+    if not answer.hits or (answer.found and not any(p in answer.sentence for p in GAP_PHRASES)):
+        return answer
+    top = answer.hits[0]
+    if not top.year_ok or top.score < threshold.min_score:
+        return answer
+    sentence = gap_sentence(answer.question, top.chunk.text)
+    if sentence is None:
+        return answer
+    return replace(
+        answer,
+        found=False,
+        text=top.chunk.text,
+        sentence=sentence,
+        span="",
+        span_start=-1,
+        span_end=-1,
+        lead="",
+        unknown=True,
+    )
 
 
 # Words that point back to something named before: a sentence holding one is shown after the

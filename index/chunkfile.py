@@ -41,7 +41,10 @@ def line_of(chunk: Chunk) -> str:
 
 def chunk_of(line: str | bytes) -> Chunk:
     """The chunk a line of ``chunks.jsonl`` holds (the inverse of ``line_of``)."""
-    return Chunk(**json.loads(line))
+    fields = json.loads(line)
+    for key in ("sources", "more_sources"):  # JSON has lists; a Chunk holds tuples
+        fields[key] = tuple(fields.get(key, ()))
+    return Chunk(**fields)
 
 
 def _string(raw: bytes) -> str:

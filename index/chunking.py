@@ -25,7 +25,10 @@ class ChunkParams:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of an article; ``body[start:end] == text`` for the article it names."""
+    """A passage of an article; ``body[start:end] == text`` for the article it names.
+
+    ``sources`` are the pages that back this passage (its paragraph's marker) and ``url`` the
+    first of them, the link shown with it; ``more_sources`` are the article's other pages."""
 
     id: str
     article_id: str
@@ -35,6 +38,9 @@ class Chunk:
     text: str
     start: int
     end: int
+    sources: tuple[str, ...] = ()
+    more_sources: tuple[str, ...] = ()
+    updated: str = ""  # an overview article's newest fact (ISO); shown instead of ``date``
 
     def embed_text(self) -> str:
         """The title travels with each chunk: a passage that never names its topic is found."""
@@ -82,15 +88,19 @@ def _windows(sizes: list[int], params: ChunkParams) -> list[tuple[int, int]]:
 
 def make_chunk(article: Article, n: int, start: int, end: int) -> Chunk:
     """Chunk ``n`` of ``article``: the span ``body[start:end]`` with where it came from."""
+    sources = article.sources_at(start)
     return Chunk(
         id=f"{article.id}#{n}",
         article_id=article.id,
         title=article.title,
         date=article.date.isoformat(),
-        url=article.url,
+        url=sources[0] if sources else "",
         text=article.body[start:end],
         start=start,
         end=end,
+        sources=sources,
+        more_sources=tuple(url for url in article.sources if url not in sources),
+        updated=article.updated.isoformat() if article.updated else "",
     )
 
 

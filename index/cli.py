@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from . import thai
 from .answer import Answer
 from .chunkpool import ChunkingError
 from .corpus import CorpusError
@@ -67,6 +68,8 @@ def answer_json(answer: Answer) -> dict:
             "span_start": answer.span_start,
             "span_end": answer.span_end,
             "lead": answer.lead,
+            "unknown": answer.unknown,
+            "relative_year": answer.relative_year,
         },
         "sources": [
             {
@@ -74,6 +77,9 @@ def answer_json(answer: Answer) -> dict:
                 "title": h.chunk.title,
                 "date": h.chunk.date,
                 "url": h.chunk.url,
+                "urls": list(h.chunk.sources),
+                "more_urls": list(h.chunk.more_sources),
+                "updated": h.chunk.updated,
                 "text": h.chunk.text,
                 "score": round(h.score, 4),
                 "dense": round(h.dense, 4),
@@ -96,14 +102,22 @@ def _reader_scores(hit) -> dict:
 def answer_text(answer: Answer) -> str:
     """The terminal's answer: the short answer, its sentence (after the one it leans on), the
     passage and its source."""
+    year = ""
+    if answer.relative_year is not None:
+        year = f"(ปีล่าสุดในข้อมูล: {answer.relative_year + thai.BE_OFFSET})\n"
+    if answer.unknown:
+        top = answer.hits[0].chunk
+        return f"{year}ไม่มีในแหล่งข้อมูล: {answer.sentence}\nตรวจสอบเพิ่มเติมได้ที่ {top.url}"
     if not answer.found:
-        return "ไม่พบคำตอบในคลังข้อมูล ลองถามใหม่โดยระบุปีหรือชื่อหน่วยงานให้ชัดขึ้น"
+        return f"{year}ไม่พบคำตอบในคลังข้อมูล ลองถามใหม่โดยระบุปีหรือชื่อหน่วยงานให้ชัดขึ้น"
     top = answer.hits[0].chunk
     sentence = " ".join(part for part in (answer.lead, answer.sentence) if part)
     head = f"คำตอบ: {answer.span}\n{sentence}" if answer.span else sentence
+    dated = f"ข้อมูล ณ {top.updated}" if top.updated else top.date
+    more = "".join(f"\nแหล่งอื่นของบทความ: {url}" for url in top.more_sources)
     return (
-        f"{head}\n\n{answer.text}\n\n"
-        f"ที่มา: {top.title} ({top.date})\n{top.url}\nความมั่นใจ {answer.confidence:.2f}"
+        f"{year}{head}\n\n{answer.text}\n\n"
+        f"ที่มา: {top.title} ({dated})\n{top.url}{more}\nความมั่นใจ {answer.confidence:.2f}"
     )
 
 

@@ -1,5 +1,11 @@
 """Articles on disk: one UTF-8 Markdown file each, YAML front matter, then the body.
 
+Every paragraph ends with the sources that back it, as a person editing Markdown writes a
+footnote: ``… ครั้งแรกในปี 2562 [1]`` or ``… [2, 4]``, numbers into the front matter's ``sources``
+(1 is the first). The markers leave the body when it is read, so a passage is shown and embedded
+without them, and each paragraph keeps its sources: the link a citizen is shown is the page that
+backs the passage, not the article's first page.
+
 Loading never stops at the first problem: it reports every bad file with its path and what is
 wrong, so an operator fixes a whole corpus in one pass.
 """
@@ -27,6 +33,19 @@ _Loader.yaml_implicit_resolvers = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # tab, newlines and form feed are text
+_MARKER = re.compile(
+    r"[ \t]*\[(\d+(?:[ \t]*,[ \t]*\d+)*)\][ \t]*$"
+)  # "… [2, 4]" ending a paragraph
+
+
+@dataclass(frozen=True)
+class Cite:
+    """One paragraph's sources: where it starts in the body, its line in the file (for messages)
+    and the 0-based indexes into ``Article.sources`` its marker gave (empty: no marker)."""
+
+    start: int
+    line: int = field(compare=False)  # where it was read; an equal article may be laid out anew
+    sources: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,15 +62,33 @@ class Article:
     lang: str = "th"
     facts: tuple[str, ...] = ()
     path: str = ""
+    cites: tuple[Cite, ...] = ()  # one per paragraph, in order; none for an article built in code
+    updated: dt.date | None = None  # an overview's newest fact: shown instead of ``date``
 
     @property
     def url(self) -> str:
-        """The first source: the link a citizen is shown."""
+        """The first source: the article's main page."""
         return self.sources[0] if self.sources else ""
+
+    def sources_at(self, offset: int) -> tuple[str, ...]:
+        """The URLs backing the paragraph that holds ``body[offset]``: its marker's sources, or
+        all of the article's when the paragraph has no marker."""
+        cite = None
+        for candidate in self.cites:
+            if candidate.start > offset:
+                break
+            cite = candidate
+        if cite is None or not cite.sources:
+            return self.sources
+        return tuple(self.sources[i] for i in cite.sources)
 
     def fingerprint(self) -> str:
         """Changes whenever anything that reaches the index changes."""
-        key = "\x1f".join([self.id, self.title, self.date.isoformat(), *self.sources, self.body])
+        cites = [",".join(map(str, c.sources)) for c in self.cites]
+        updated = self.updated.isoformat() if self.updated else ""
+        key = "\x1f".join(
+            [self.id, self.title, self.date.isoformat(), updated, *self.sources, self.body, *cites]
+        )
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -114,25 +151,89 @@ def _text(meta: dict, key: str) -> str:
     return str(value if value is not None else "").strip()
 
 
+def _date(meta: dict, key: str) -> dt.date | None:
+    """An ISO date field (YAML may have read it as a date already); None when absent."""
+    value = meta.get(key)
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"bad {key} {value!r} (use YYYY-MM-DD)") from None
+    if value is not None and not isinstance(value, dt.date):
+        raise ValueError(f"bad {key} (use YYYY-MM-DD)")
+    return value
+
+
+def read_markers(body: str, first_line: int, n_sources: int) -> tuple[str, tuple[Cite, ...]]:
+    """The body without its paragraphs' source markers, and each paragraph's ``Cite``.
+
+    A paragraph is a run of non-blank lines; its marker ends its last line. A heading (``#``)
+    is not a paragraph. A marker naming a source the article does not list raises ValueError
+    with its line."""
+    lines = body.split("\n")
+    cites: list[Cite] = []
+    at, para_start, para_first = 0, None, 0
+    for n, line in enumerate(lines):
+        if para_start is None and line.strip():
+            para_start, para_first = at, n
+        last = n + 1 == len(lines) or not lines[n + 1].strip()
+        if para_start is not None and last:
+            marker = _MARKER.search(line)
+            numbers: tuple[int, ...] = ()
+            if marker:
+                numbers = tuple(int(x) for x in re.findall(r"\d+", marker.group(1)))
+                wrong = [x for x in numbers if not 1 <= x <= n_sources]
+                if wrong:
+                    raise ValueError(
+                        f"line {first_line + n}: source marker [{wrong[0]}] points nowhere "
+                        f"(the article lists {n_sources} source(s))"
+                    )
+                line = lines[n] = line[: marker.start()]
+            if not lines[para_first].startswith("#"):
+                cites.append(
+                    Cite(para_start, first_line + para_first, tuple(x - 1 for x in numbers))
+                )
+            para_start = None
+        at += len(line) + 1
+    return "\n".join(lines), tuple(cites)
+
+
+def marked_body(article: Article) -> str:
+    """The body as a corpus file holds it: each paragraph ending with its source marker (every
+    source, for an article built in code without markers: a page taken whole backs all of it)."""
+    every = tuple(range(len(article.sources)))
+    starts = {cite.start: cite.sources for cite in article.cites}
+    lines, at, out = article.body.split("\n"), 0, []
+    paragraph: tuple[int, ...] | None = None
+    for n, line in enumerate(lines):
+        if paragraph is None and line.strip():
+            paragraph = starts.get(at, every) if article.cites else every
+            heading = line.startswith("#")
+        at += len(line) + 1
+        last = n + 1 == len(lines) or not lines[n + 1].strip()
+        if paragraph is not None and last:
+            if paragraph and not heading:
+                line += " [" + ", ".join(str(i + 1) for i in paragraph) + "]"
+            paragraph = None
+        out.append(line)
+    return "\n".join(out)
+
+
 def parse_article(text: str, path: str = "") -> Article:
     """Validate one article; raises ValueError naming the first field that is wrong.
 
     A byte-order mark and Windows line ends, as some editors save files, are read as plain text.
     """
-    meta, body = split_front_matter(text.removeprefix("\ufeff").replace("\r\n", "\n"))
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    meta, body = split_front_matter(text)
     art_id = _text(meta, "id")
     if not _ID.match(art_id):
         raise ValueError(f"missing or bad id {art_id!r} (lowercase letters, digits, . _ -)")
     title = _text(meta, "title")
     if not title:
         raise ValueError("missing title")
-    date = meta.get("date")
-    if isinstance(date, str):
-        try:
-            date = dt.date.fromisoformat(date.strip())
-        except ValueError:
-            raise ValueError(f"bad date {date!r} (use YYYY-MM-DD)") from None
-    if not isinstance(date, dt.date):
+    date = _date(meta, "date")
+    if date is None:
         raise ValueError("missing or bad date (use YYYY-MM-DD)")
     sources = _as_tuple(meta.get("sources"))
     if not sources:
@@ -142,6 +243,8 @@ def parse_article(text: str, path: str = "") -> Article:
         raise ValueError(f"source is not a URL: {bad[0]!r}")
     if not body.strip():
         raise ValueError("empty body")
+    first_line = text.count("\n", 0, len(text.rstrip("\n")) - len(body)) + 1
+    body, cites = read_markers(body, first_line, len(sources))
     control = _CONTROL.search(body)
     if control:
         raise ValueError(
@@ -159,6 +262,8 @@ def parse_article(text: str, path: str = "") -> Article:
         lang=_text(meta, "lang") or "th",
         facts=_as_tuple(meta.get("facts")),
         path=path,
+        cites=cites,
+        updated=_date(meta, "updated"),
     )
 
 

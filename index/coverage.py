@@ -1,4 +1,9 @@
-"""``dgbot corpus check``: format problems, cross-article problems, and what the corpus covers."""
+"""``dgbot corpus check``: format problems, cross-article problems, sourcing problems and what
+the corpus covers.
+
+A paragraph without its source marker, or a source no paragraph cites, still loads (the bot
+then shows all the article's sources for it), but it is reported: the link a citizen is shown
+should be the page that backs the passage."""
 
 from __future__ import annotations
 
@@ -38,7 +43,9 @@ class CheckReport:
             out.append("per year: " + ", ".join(f"{y}: {n}" for y, n in self.per_year.items()))
             facts = f"facts cited: {len(self.facts)}"
             if self.dossier_facts:
-                facts += f" of {len(self.dossier_facts)} in the dossier"
+                covered = len(self.dossier_facts) - len(self.missing_facts)
+                share = 100 * covered / len(self.dossier_facts)
+                facts += f" of {len(self.dossier_facts)} in the dossier ({share:.0f} % covered)"
                 if self.missing_facts:
                     facts += f"; not covered: {', '.join(self.missing_facts)}"
             out.append(facts)
@@ -61,6 +68,22 @@ def cross_problems(articles: list[Article]) -> list[Problem]:
     return problems
 
 
+def citation_problems(article: Article) -> list[Problem]:
+    """Paragraphs without a source marker and sources no paragraph cites, with file and line."""
+    problems = [
+        Problem(f"{article.path}:{cite.line}", "paragraph without a source marker ([n] at its end)")
+        for cite in article.cites
+        if not cite.sources
+    ]
+    cited = {i for cite in article.cites for i in cite.sources}
+    problems += [
+        Problem(article.path, f"source {n} is never cited: {url}")
+        for n, url in enumerate(article.sources, start=1)
+        if n - 1 not in cited and any(c.sources for c in article.cites)
+    ]
+    return problems
+
+
 def dossier_fact_ids(path: Path | None) -> list[str]:
     """Fact ids (``[2563-01]``) of the DG Awards dossier, when it is at hand."""
     if path is None or not path.is_file():
@@ -71,4 +94,5 @@ def dossier_fact_ids(path: Path | None) -> list[str]:
 def check(folder: Path, dossier: Path | None = None) -> CheckReport:
     loaded = load_corpus(folder)
     problems = loaded.problems + cross_problems(loaded.articles)
+    problems += [p for article in loaded.articles for p in citation_problems(article)]
     return CheckReport(loaded.articles, problems, dossier_fact_ids(dossier))

@@ -13,11 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from . import thai
-from .answer import Answer, ReaderCalibration, Threshold, make_answer, read_answer, read_hits
+from .answer import (
+    Answer,
+    ReaderCalibration,
+    Threshold,
+    known_gap,
+    make_answer,
+    read_answer,
+    read_hits,
+)
 from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
 from .corpus import Article
 from .embedder import Embedder, load_embedder
+from .query import names_relative_year
 from .reader import Reader, load_reader
 from .search import Fusion, Searcher, SearchResult
 from .settings import Settings
@@ -95,8 +104,12 @@ class Engine:
 
     def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
         """``reference_year`` (e.g. the year of the article a follow-up is about) resolves
-        "ปีที่แล้ว"-style years; without it they are left as written."""
+        "ปีที่แล้ว"-style years; without it they mean the corpus's newest year, and the answer
+        says which year that was (``relative_year``)."""
         started = time.perf_counter()
+        relative = None
+        if reference_year is None and names_relative_year(question):
+            relative = reference_year = self.newest_year()
         result = self.search(question, max(k, self.passages if self.reader else 0), reference_year)
         searched = time.perf_counter()
         timings = dict(result.timings_ms)
@@ -108,7 +121,9 @@ class Engine:
             searched = read
         else:
             answer = make_answer(question, result, self.threshold)
+        answer = known_gap(answer, self.threshold)
         answer.hits = answer.hits[:k]
+        answer.relative_year = relative
         done = time.perf_counter()
         answer.timings_ms = {
             **timings,
@@ -116,6 +131,11 @@ class Engine:
             "total": round((done - started) * 1000, 2),
         }
         return answer
+
+    def newest_year(self) -> int | None:
+        """The year (CE) of the corpus's newest article: what "ล่าสุด" and "ปีนี้" mean."""
+        dates = self.searcher.index.chunks.dates
+        return int(dates[-1][:4]) if dates else None
 
     def embed_questions(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of questions, as the engine reads them: lets callers group similar

@@ -32,6 +32,13 @@ class EvalItem:
     found: bool | None = None  # expected found flag, when labelled
     id: str = ""
     answers: tuple[str, ...] = ()  # the short answers a reader should give (SQuAD files)
+    also: tuple[str, ...] = ()  # other articles that state the answer too (any of them counts)
+    kind: str = ""  # what the question tests ("relative-time", "known-unknown", …)
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Every article whose retrieval answers the question, ``article_id`` first."""
+        return (self.article_id, *self.also) if self.article_id else self.also
 
 
 def holds(text: str, keywords: tuple[str, ...]) -> bool:
@@ -49,9 +56,8 @@ class ItemResult:
 
     @property
     def rank(self) -> int | None:
-        if self.item.article_id in self.ranked:
-            return self.ranked.index(self.item.article_id) + 1
-        return None
+        ranks = [self.ranked.index(a) + 1 for a in self.item.accepted if a in self.ranked]
+        return min(ranks, default=None)
 
     @property
     def span_scores(self) -> tuple[float, float, float]:
@@ -81,7 +87,7 @@ class Report:
     results: list[ItemResult] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float | int | None]:
-        ranked = [r for r in self.results if r.item.article_id]
+        ranked = [r for r in self.results if r.item.article_id and r.item.found is not False]
         ranks = [r.rank for r in ranked]
         labelled = [r for r in self.results if r.item.found is not None]
         with_keys = [r for r in self.results if r.item.keywords]
@@ -153,16 +159,19 @@ def load_jsonl(path: Path) -> list[EvalItem]:
             row = json.loads(line)
             if "question" not in row:
                 raise ValueError(f"{path}:{n}: no 'question' field")
+            ids = row.get("article_ids") or ([row["article_id"]] if row.get("article_id") else [])
             found = row.get("found")
             if found is None and row.get("out_of_scope") is not None:
                 found = not row["out_of_scope"]
             items.append(
                 EvalItem(
                     question=row["question"],
-                    article_id=row.get("article_id"),
+                    article_id=ids[0] if ids else None,
+                    also=tuple(ids[1:]),
                     keywords=tuple(row.get("keywords", ())),
                     found=found,
                     id=str(row.get("id", n)),
+                    kind=str(row.get("kind", "")),
                 )
             )
     return items

@@ -26,7 +26,7 @@ import yaml
 
 from . import thai
 from .atomic import write_atomic
-from .corpus import Article, parse_article
+from .corpus import Article, marked_body, parse_article
 from .progress import Progress
 
 FORMATS = ("auto", "text", "html", "thaigov", "jsonl")
@@ -252,7 +252,10 @@ def _article(
     ]
     if problems:
         raise ValueError("; ".join(problems))
-    return Article(article_id(urls[0]), title, found, urls, body, tags=TAGS)
+    # As it will be read back: each paragraph cites the page (and the origin it names).
+    return parse_article(
+        render_article(Article(article_id(urls[0]), title, found, urls, body, tags=TAGS))
+    )
 
 
 def render_article(article: Article) -> str:
@@ -268,7 +271,7 @@ def render_article(article: Article) -> str:
         ("facts", list(article.facts)),
     ]
     front = "".join(_yaml_field(key, value) for key, value in fields if value)
-    return f"---\n{front}---\n{article.body}\n"
+    return f"---\n{front}---\n{marked_body(article)}\n"
 
 
 def _yaml_field(key: str, value: object) -> str:

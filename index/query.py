@@ -15,7 +15,17 @@ from . import thai
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 # "ปี 64", "พ.ศ. 66": people drop the "25" of a Buddhist-era year when chatting.
 _SHORT_BE = re.compile(r"(?:ปี|พ\.?ศ\.?)\s*(\d{2})(?![\d.,:/])")
-_RELATIVE = {"ปีที่แล้ว": -1, "ปีก่อน": -1, "ปีนี้": 0, "ปีหน้า": 1, "last year": -1, "this year": 0}
+# Years named relative to a reference year: a follow-up's article, else the corpus's newest year.
+_RELATIVE = {
+    "ปีที่แล้ว": -1,
+    "ปีก่อน": -1,
+    "ปีนี้": 0,
+    "ล่าสุด": 0,
+    "ปีหน้า": 1,
+    "last year": -1,
+    "this year": 0,
+    "latest": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,12 @@ def year_twins(question: str, reference_year: int | None = None) -> list[str]:
                 ce = reference_year + delta
                 twins += [str(ce + thai.BE_OFFSET), str(ce)]
     return list(dict.fromkeys(twins))
+
+
+def names_relative_year(question: str) -> bool:
+    """Whether the question names a year relative to another ("ปีที่แล้ว", "ล่าสุด")."""
+    key = thai.normalize(question).lower()
+    return any(phrase in key for phrase in _RELATIVE)
 
 
 def years_in(text: str) -> frozenset[str]:

@@ -30,7 +30,7 @@ from .chunking import Chunk
 from .lexical import Lexical
 from .vectorstore import FaissStore, StoreSpec, VectorStore, create_store, load_store
 
-FORMAT = 1
+FORMAT = 2  # 2: a chunk carries the sources of its own paragraph
 MANIFEST = "manifest.json"
 DENSE = FaissStore.FILE
 CHUNKS = "chunks.jsonl"

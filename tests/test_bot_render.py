@@ -136,3 +136,37 @@ def test_callback_data_stays_within_64_bytes() -> None:
     )
     with pytest.raises(ValueError, match="64 bytes"):
         render.callback_data(render.MORE, "ก" * 30)
+
+
+def test_an_overview_passage_shows_when_it_was_updated_and_the_articles_other_pages() -> None:
+    top = chunk(
+        updated="2025-11-17",
+        url="https://example.go.th/2568",
+        sources=("https://example.go.th/2568",),
+        more_sources=("https://example.go.th/2562", "https://example.go.th/2563"),
+    )
+    text, _ = parse_html(render.answer_html(answer(top)))
+    assert "📅 ข้อมูล ณ 17 พฤศจิกายน 2568" in text and "3 ธันวาคม 2563" not in text
+    assert "🔗 https://example.go.th/2568" in text and "2562" not in text
+    # The article's other pages wait behind "more sources", even with no other passage.
+    assert render.has_more(answer(top))
+    more, _ = parse_html(render.more_html(answer(top)))
+    assert "🔗 https://example.go.th/2562\n🔗 https://example.go.th/2563" in more
+    assert not render.has_more(answer(chunk())) and render.more_html(answer(chunk())) is None
+
+
+def test_a_known_gap_says_not_in_the_sources_and_links_where_to_look() -> None:
+    gap = "รายชื่อผู้ได้รับรางวัลครบทุกหน่วยงานของปี 2563 ไม่มีในแหล่งข้อมูลที่รวบรวมไว้"
+    said = answer(chunk(text=gap, url="https://example.go.th/list"), found=False)
+    said.sentence, said.unknown = gap, True
+    text, entities = parse_html(render.unknown_html(said))
+    assert "ไม่มีในแหล่งข้อมูลที่บอตใช้" in text and gap in text
+    assert text.endswith("ตรวจสอบเพิ่มเติมได้ที่ 🔗 https://example.go.th/list")
+    assert {e["type"] for e in entities} == {"blockquote"}
+
+
+def test_a_relative_year_is_said_as_the_buddhist_year_it_was_read_as() -> None:
+    latest = answer(chunk())
+    assert render.year_notes(latest) == ()
+    latest.relative_year = 2025
+    assert render.year_notes(latest) == (texts.RELATIVE_YEAR.format(year=2568),)

@@ -2,8 +2,9 @@ import datetime as dt
 import itertools
 
 from index import thai
+from index.chunkfile import chunk_of, line_of
 from index.chunking import ChunkParams, chunk_article
-from index.corpus import Article
+from index.corpus import Article, parse_article
 
 
 def _article(body: str) -> Article:
@@ -49,3 +50,31 @@ def test_overlong_sentence_is_cut():
     article = _article("ก" * 3000)
     chunks = chunk_article(article, ChunkParams(max_chars=1000))
     assert [len(c.text) for c in chunks] == [1000, 1000, 1000]
+
+
+def test_a_chunk_carries_the_sources_of_its_own_paragraph():
+    text = """---
+id: a2
+title: หัวข้อ
+date: 2019-10-30
+updated: 2025-11-17
+sources:
+  - https://example.org/2019
+  - https://example.org/2025
+---
+งานปี 2562 จัดที่ทำเนียบรัฐบาล [1]
+
+งานปี 2568 จัดวันที่ 17 พฤศจิกายน 2568 [2]
+"""
+    first, second = chunk_article(parse_article(text))
+    assert (first.url, first.sources, first.more_sources) == (
+        "https://example.org/2019",
+        ("https://example.org/2019",),
+        ("https://example.org/2025",),
+    )
+    assert (second.url, second.more_sources) == (
+        "https://example.org/2025",
+        ("https://example.org/2019",),
+    )
+    assert first.updated == "2025-11-17" and first.date == "2019-10-30"
+    assert chunk_of(line_of(second)) == second

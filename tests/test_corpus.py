@@ -6,6 +6,7 @@ import pytest
 
 from index.builder import load_articles
 from index.corpus import CorpusError, load_corpus, parse_article
+from index.coverage import check
 
 from .conftest import REPO
 
@@ -81,3 +82,61 @@ def test_bundled_corpus_is_clean():
     assert result.problems == []
     assert len(result.articles) >= 3
     assert any("กรมพัฒนาธุรกิจการค้า" in a.body and a.date.year == 2020 for a in result.articles)
+
+
+SOURCED = """---
+id: sourced
+title: "ชื่อข่าว"
+date: 2020-12-03
+sources:
+  - https://example.org/one
+  - https://example.org/two
+  - https://example.org/three
+---
+ย่อหน้าแรกจากแหล่งที่สอง [2]
+
+ย่อหน้าที่สอง
+บรรทัดต่อกัน [1, 2]
+
+ย่อหน้าที่ไม่มีแหล่ง
+"""
+
+
+def test_markers_leave_the_body_and_give_each_paragraph_its_sources():
+    article = parse_article(SOURCED)
+    assert article.body == "ย่อหน้าแรกจากแหล่งที่สอง\n\nย่อหน้าที่สอง\nบรรทัดต่อกัน\n\nย่อหน้าที่ไม่มีแหล่ง"
+    second = article.body.index("บรรทัดต่อกัน")
+    assert article.sources_at(0) == ("https://example.org/two",)
+    assert article.sources_at(second) == ("https://example.org/one", "https://example.org/two")
+    # A paragraph without a marker is backed, as far as anyone knows, by all of them.
+    assert article.sources_at(len(article.body) - 1) == article.sources
+    assert [c.line for c in article.cites] == [10, 12, 15]
+
+
+def test_a_marker_pointing_nowhere_names_its_line():
+    with pytest.raises(ValueError, match=r"line 13: source marker \[4\] points nowhere"):
+        parse_article(SOURCED.replace("[1, 2]", "[1, 4]"))
+
+
+def test_brackets_inside_a_paragraph_are_text():
+    article = parse_article(SOURCED.replace("ย่อหน้าแรกจาก", "ย่อหน้า [1] แรกจาก"))
+    assert article.body.startswith("ย่อหน้า [1] แรกจาก")
+    assert article.sources_at(0) == ("https://example.org/two",)
+
+
+def test_check_reports_unsourced_paragraphs_and_uncited_sources_with_file_and_line(tmp_path):
+    _write(tmp_path, "sourced.md", SOURCED)
+    report = check(tmp_path)
+    where = str(tmp_path / "sourced.md")
+    assert [str(p) for p in report.problems] == [
+        f"{where}:15: paragraph without a source marker ([n] at its end)",
+        f"{where}: source 3 is never cited: https://example.org/three",
+    ]
+    _write(tmp_path, "sourced.md", SOURCED.replace("ไม่มีแหล่ง", "ไม่มีแหล่ง [3]"))
+    assert check(tmp_path).problems == []
+
+
+def test_bundled_corpus_sources_every_paragraph():
+    """The link shown with a passage must be a page that backs it: every paragraph says which."""
+    report = check(REPO / "corpus")
+    assert report.problems == []

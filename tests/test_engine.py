@@ -11,6 +11,8 @@ from index.embedder import Embedder
 from index.engine import Engine
 from index.store import IndexError_
 
+from .conftest import REPO
+
 DBD_2020 = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563"
 
 
@@ -95,3 +97,36 @@ def test_index_of_another_model_is_refused(settings, embedder, engine):
     other = Embedder(embedder.model, "someone/else")
     with pytest.raises(IndexError_, match="built with model"):
         Engine.open(settings, embedder=other)
+
+
+# Questions about facts whose paragraphs cite different pages of the same article.
+SOURCED_QUESTIONS = [
+    "กรมพัฒนาธุรกิจการค้าได้รางวัล DG Awards ปี 2563 ไหม",
+    "งานมอบรางวัลรัฐบาลดิจิทัลปี 2568 จัดที่ไหน",
+    "ปี 2564 จังหวัดลพบุรีได้รางวัลอะไร",
+    "DG Awards ปี 2566 มีรางวัลกี่ประเภท",
+    "สพร. ก่อตั้งเมื่อไหร่",
+]
+
+
+def _paragraph_sources(chunk) -> set[str]:
+    """Read independently of the parser: the article file's paragraph holding the chunk's text,
+    and the URLs its trailing ``[n, m]`` marker names."""
+    text = (REPO / "corpus" / f"{chunk.article_id}.md").read_text(encoding="utf-8")
+    _, front, body = text.split("---\n", 2)
+    urls = [line.strip()[2:] for line in front.splitlines() if line.strip().startswith("- http")]
+    for paragraph in body.split("\n\n"):
+        head, _, marker = paragraph.strip().rpartition(" [")
+        if chunk.text in head:
+            return {urls[int(n) - 1] for n in marker.rstrip("]").split(",")}
+    raise AssertionError(f"{chunk.id}: its text is in no paragraph of {chunk.article_id}")
+
+
+@pytest.mark.parametrize("question", SOURCED_QUESTIONS)
+def test_the_link_shown_backs_the_passage(engine, question):
+    hits = engine.answer(question, k=5).hits
+    assert hits
+    for hit in hits:
+        backing = _paragraph_sources(hit.chunk)
+        assert hit.chunk.url in backing, (hit.chunk.id, hit.chunk.url, backing)
+        assert set(hit.chunk.sources) == backing

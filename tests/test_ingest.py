@@ -453,7 +453,12 @@ def test_render_article_round_trips():
         facts=("2563-06",),
     )
     text = render_article(article)
-    assert parse_article(text) == article
+    parsed = parse_article(text)
+    assert parsed.body == article.body
+    assert parse_article(render_article(parsed)) == parsed
+    # A page taken whole backs every paragraph: each cites all the article's sources.
+    assert "ย่อหน้าแรก [1, 2]\n\n---\nย่อหน้าที่สอง [1, 2]\n" in text
+    assert [parsed.sources_at(c.start) for c in parsed.cites] == [article.sources] * 2
     assert "tags: [ingested]\nlang: th\n" in text
     assert "sources:\n- https://example.org/a\n" in text
 

@@ -34,3 +34,16 @@ def test_unusual_spaces_separate_words_like_a_plain_space():
     plain = thai.tokens("รางวัล ดิจิทัล DG Awards")
     for space in ("\u00a0", "\u2009", "\u202f", "\u3000"):
         assert thai.tokens(f"รางวัล{space}ดิจิทัล DG{space}Awards") == plain
+
+
+def test_relative_years_resolve_against_the_reference_year_in_both_eras():
+    from index.query import names_relative_year, understand
+
+    assert names_relative_year("DG Awards ครั้งล่าสุดจัดวันไหน")
+    assert names_relative_year("ปีที่แล้วใครได้รางวัล") and names_relative_year("Latest DG Awards?")
+    assert not names_relative_year("DG Awards ปี 2566 จัดวันไหน")
+    assert understand("งานล่าสุดจัดที่ไหน", 2025).years == frozenset({"2025"})
+    assert understand("ปีที่แล้วใครได้รางวัล", 2025).years == frozenset({"2024"})
+    assert "2567" in understand("ปีที่แล้วใครได้รางวัล", 2025).dense_text
+    # Without a reference year nothing is guessed.
+    assert understand("ปีที่แล้วใครได้รางวัล").years == frozenset()
