@@ -26,7 +26,7 @@ from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
 from .corpus import Article
 from .embedder import Embedder, load_embedder
-from .query import names_relative_year
+from .query import names_latest, names_relative_year
 from .reader import Reader, load_reader
 from .search import Fusion, Searcher, SearchResult
 from .settings import Settings
@@ -104,11 +104,11 @@ class Engine:
 
     def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
         """``reference_year`` (e.g. the year of the article a follow-up is about) resolves
-        "ปีที่แล้ว"-style years; without it they mean the corpus's newest year, and the answer
-        says which year that was (``relative_year``)."""
+        "ปีที่แล้ว"-style years; without it they, and "ล่าสุด" always, mean the corpus's newest
+        year, and the answer says which year that was (``relative_year``)."""
         started = time.perf_counter()
         relative = None
-        if reference_year is None and names_relative_year(question):
+        if names_latest(question) or (reference_year is None and names_relative_year(question)):
             relative = reference_year = self.newest_year()
         result = self.search(question, max(k, self.passages if self.reader else 0), reference_year)
         searched = time.perf_counter()

@@ -20,12 +20,13 @@ _RELATIVE = {
     "ปีที่แล้ว": -1,
     "ปีก่อน": -1,
     "ปีนี้": 0,
-    "ล่าสุด": 0,
     "ปีหน้า": 1,
     "last year": -1,
     "this year": 0,
+    "ล่าสุด": 0,
     "latest": 0,
 }
+_LATEST = ("ล่าสุด", "latest")  # always the corpus's newest year, whatever came before
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ def names_relative_year(question: str) -> bool:
     """Whether the question names a year relative to another ("ปีที่แล้ว", "ล่าสุด")."""
     key = thai.normalize(question).lower()
     return any(phrase in key for phrase in _RELATIVE)
+
+
+def names_latest(question: str) -> bool:
+    """Whether the question asks for the newest ("ครั้งล่าสุด"): never relative to a follow-up."""
+    key = thai.normalize(question).lower()
+    return any(phrase in key for phrase in _LATEST)
 
 
 def years_in(text: str) -> frozenset[str]:
