@@ -133,12 +133,17 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     return meta, parts[2].strip("\n")
 
 
-def _as_tuple(value) -> tuple[str, ...]:
+def _as_tuple(meta: dict, key: str) -> tuple[str, ...]:
+    """A list field of plain items (text, numbers). A nested list or mapping is refused: YAML
+    aliases can make a few hundred bytes of them into megabytes of text once printed."""
+    value = meta.get(key)
     if value is None:
         return ()
-    if isinstance(value, (str, int)):
-        return (str(value),)
-    return tuple(str(v) for v in value)
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, (list, dict, set)):
+            raise ValueError(f"{key} must list plain text items, not nested lists or mappings")
+    return tuple(str(v) for v in items)
 
 
 def _text(meta: dict, key: str) -> str:
@@ -235,7 +240,7 @@ def parse_article(text: str, path: str = "") -> Article:
     date = _date(meta, "date")
     if date is None:
         raise ValueError("missing or bad date (use YYYY-MM-DD)")
-    sources = _as_tuple(meta.get("sources"))
+    sources = _as_tuple(meta, "sources")
     if not sources:
         raise ValueError("no sources (list the URL of every fact)")
     bad = [s for s in sources if not _URL.match(s)]
@@ -258,9 +263,9 @@ def parse_article(text: str, path: str = "") -> Article:
         sources=sources,
         body=body,
         agency=_text(meta, "agency"),
-        tags=_as_tuple(meta.get("tags")),
+        tags=_as_tuple(meta, "tags"),
         lang=_text(meta, "lang") or "th",
-        facts=_as_tuple(meta.get("facts")),
+        facts=_as_tuple(meta, "facts"),
         path=path,
         cites=cites,
         updated=_date(meta, "updated"),

@@ -140,3 +140,17 @@ def test_bundled_corpus_sources_every_paragraph():
     """The link shown with a passage must be a page that backs it: every paragraph says which."""
     report = check(REPO / "corpus")
     assert report.problems == []
+
+
+def test_a_yaml_alias_bomb_in_a_list_field_is_refused_small():
+    """Nine levels of aliased lists, a few hundred bytes, once printed item by item were
+    megabytes of "tags"; only plain items are accepted."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    levels += [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
+    ]
+    bomb = "\n".join(levels) + "\ntags: *i\n"
+    text = GOOD.format(id="a").replace("sources:", bomb + "sources:")
+    assert len(text) < 1000
+    with pytest.raises(ValueError, match="tags must list plain text items"):
+        parse_article(text)
