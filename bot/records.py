@@ -448,7 +448,7 @@ class Records:
                 writer.writerow(
                     [
                         r.at.replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
-                        r.question,
+                        spreadsheet_safe(r.question),
                         r.chat_type,
                         r.user_hash,
                         int(r.found),
@@ -463,6 +463,16 @@ class Records:
                 )
                 count += 1
         return count
+
+
+# A cell a spreadsheet reads as a formula (OWASP, "CSV Injection"): its first character.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A citizen's text as a cell staff can open safely: one that a spreadsheet would run as a
+    formula gets a leading apostrophe (shown as text, the words unchanged after it)."""
+    return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
 
 
 EXPORT_COLUMNS = (

@@ -188,3 +188,24 @@ def test_update_journal_remembers_per_bot_and_forgets_after_two_days(records) ->
     assert records.handled(2, [500, 501]) == set()  # update ids are only unique per bot
     assert records.prune_journal(now) == 1
     assert records.handled(1, [500, 501]) == {501}
+
+
+@pytest.mark.parametrize(
+    "question", ['=HYPERLINK("http://evil.example","คลิก")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd"]
+)
+def test_export_never_writes_a_question_as_a_spreadsheet_formula(records, question) -> None:
+    records.record_answer(answer(question), "private", USER, 1)
+    out = io.StringIO()
+    records.export(out, dt.date(2020, 1, 1))
+    (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["question"] == "'" + question  # shown as text, every word kept
+
+
+def test_export_leaves_ordinary_questions_as_written(records) -> None:
+    records.record_answer(answer("DG Awards 2020 = รางวัลอะไร"), "private", USER, 1)
+    out = io.StringIO()
+    records.export(out, dt.date(2020, 1, 1))
+    assert (
+        next(csv.DictReader(io.StringIO(out.getvalue())))["question"]
+        == "DG Awards 2020 = รางวัลอะไร"
+    )
