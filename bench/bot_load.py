@@ -80,7 +80,7 @@ def start_bot(tg: FakeTelegram, folder: Path, log: Path) -> subprocess.Popen:
         DGBOT_CACHE_DIR=str(settings.cache_dir),
         DGBOT_INDEX_DIR=str(settings.index_path),
         DGBOT_DATABASE_URL=f"sqlite:///{folder / 'dgbot.sqlite3'}",
-        DGBOT_HASH_SALT="bench",
+        DGBOT_HASH_SALT="a-benchmark-salt-value",
         DGBOT_TELEGRAM_TOKEN=tg.token,
         DGBOT_TELEGRAM_BASE_URL=tg.base_url,
     )

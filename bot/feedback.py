@@ -7,13 +7,15 @@ for finding the person.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 
 from index import Settings
+from index.atomic import create_once
+from index.settings import SettingsError
 
 SALT_FILE = "feedback.salt"
+MIN_SALT = 16  # characters: a shorter salt is guessed along with the ids it hides
 
 
 @dataclass(frozen=True)
@@ -24,16 +26,17 @@ class Vote:
 
 
 def hash_salt(settings: Settings) -> str:
-    """DGBOT_HASH_SALT, or a random salt created once and kept in the cache folder."""
+    """DGBOT_HASH_SALT, or a random salt created once (whole, readable by its owner only, one
+    winner if two bots start together) and kept in the cache folder. A salt under ``MIN_SALT``
+    characters, set or found, is refused: with an empty one every hash is sha256(":" + id)."""
     if settings.hash_salt:
-        return settings.hash_salt
-    path = settings.cache_dir / SALT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # created readable by the owner only, and only once even with two bots starting
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
+        salt, where = settings.hash_salt, "DGBOT_HASH_SALT"
     else:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(secrets.token_hex(16))
-    return path.read_text(encoding="utf-8").strip()
+        path = settings.cache_dir / SALT_FILE
+        create_once(path, secrets.token_hex(16).encode())
+        salt, where = path.read_text(encoding="utf-8").strip(), str(path)
+    if len(salt) < MIN_SALT:
+        raise SettingsError(
+            f"{where}: the hash salt must be at least {MIN_SALT} characters (it has {len(salt)})"
+        )
+    return salt

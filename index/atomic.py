@@ -29,6 +29,29 @@ def write_atomic(target: Path, write: Callable[[BinaryIO], None]) -> Path:
     return target
 
 
+def create_once(target: Path, data: bytes, mode: int = 0o600) -> bool:
+    """Create ``target`` holding ``data`` whole, unless it exists; True if this call made it.
+
+    The data is written and synced under a temporary name, then hard-linked to ``target``:
+    linking fails if ``target`` exists, so of two processes racing exactly one wins, and no
+    one (nor a crash) ever sees the file empty or half-written."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_folder(target: Path, prefix: str = ".building-") -> Iterator[Path]:
     """A temporary folder beside ``target`` to build in; when the block ends without an error it

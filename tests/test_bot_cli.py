@@ -75,9 +75,9 @@ def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None
     for key in [k for k in os.environ if k.startswith("DGBOT_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DGBOT_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("DGBOT_HASH_SALT", "s")
+    monkeypatch.setenv("DGBOT_HASH_SALT", "a-test-salt-of-24-chars!")
     monkeypatch.chdir(tmp_path)  # no .env
-    records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", "s")
+    records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", "a-test-salt-of-24-chars!")
     records.record_answer(Answer("คำถามทดสอบ", False, "", "", 0.1), "private", 9, 12.0)
     records.close()
     assert main(["stats"]) == 0

@@ -47,7 +47,7 @@ def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
         index_dir=settings.index_path,
         telegram_token=tg.token,
         telegram_base_url=tg.base_url,
-        hash_salt="test-salt",
+        hash_salt="the-e2e-test-salt-value",
     )
 
 

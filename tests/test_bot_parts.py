@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -14,6 +16,7 @@ from bot.handlers import first_part
 from bot.limits import WINDOW, RateLimiter, Verdict
 from bot.store import AnswerStore
 from index import Answer, Settings
+from index.atomic import create_once
 from index.settings import SettingsError
 from tests.fake_telegram import DEFAULT_TOKEN
 
@@ -56,7 +59,33 @@ def test_salt_is_made_once_and_kept_private(tmp_path) -> None:
     salt = hash_salt(settings)
     assert hash_salt(settings) == salt and len(salt) == 32  # a restart keeps the salt
     assert stat.S_IMODE((tmp_path / SALT_FILE).stat().st_mode) == 0o600
-    assert hash_salt(replace(settings, hash_salt="pepper")) == "pepper"
+    assert hash_salt(replace(settings, hash_salt="pepper-of-16-chars")) == "pepper-of-16-chars"
+
+
+def test_a_short_or_empty_salt_is_refused_not_used(tmp_path) -> None:
+    with pytest.raises(SettingsError, match="DGBOT_HASH_SALT: the hash salt must be at least 16"):
+        hash_salt(Settings(cache_dir=tmp_path, hash_salt="pepper"))
+    (tmp_path / SALT_FILE).write_text("")  # what a crash between create and write used to leave
+    with pytest.raises(
+        SettingsError, match=r"feedback.salt: .* at least 16 characters \(it has 0\)"
+    ):
+        hash_salt(Settings(cache_dir=tmp_path))
+
+
+def test_racing_creators_of_a_file_agree_on_one_whole_content(tmp_path) -> None:
+    target = tmp_path / "once"
+    start = threading.Barrier(8)
+
+    def make(n: int) -> bool:
+        start.wait()
+        return create_once(target, f"writer {n} ".encode() * 1000)
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(make, range(8)))
+    assert won.count(True) == 1
+    assert target.read_bytes() == f"writer {won.index(True)} ".encode() * 1000
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["once"]  # no temporary file left
 
 
 def test_logs_never_show_the_token(caplog) -> None:

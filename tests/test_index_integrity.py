@@ -138,7 +138,7 @@ def test_serve_refuses_a_corrupt_index_before_answering(
             monkeypatch.setenv("DGBOT_CACHE_DIR", str(settings.cache_dir))  # the test model
             monkeypatch.setenv("DGBOT_INDEX_DIR", str(live_copy))
             monkeypatch.setenv("DGBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
-            monkeypatch.setenv("DGBOT_HASH_SALT", "s")
+            monkeypatch.setenv("DGBOT_HASH_SALT", "a-test-salt-of-24-chars!")
             assert main(["serve"]) == 1
             assert fake.calls_of("getUpdates") == []  # it never started taking questions
     finally:
