@@ -51,6 +51,8 @@ ALLOWED_UPDATES = [
 ]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a webhook secret
+MIN_SECRET = 32  # characters: the only thing between the internet and the bot's webhook
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}  # plain http only to a Bot API server on this host
 REDACTED = "[REDACTED]"
 
 
@@ -175,7 +177,7 @@ def build_application(settings: Settings, engine: Engine | None = None) -> Appli
     app = (
         ApplicationBuilder()
         .token(settings.telegram_token)
-        .base_url(settings.telegram_base_url)
+        .base_url(bot_api_url(settings))
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -197,13 +199,34 @@ def build_application(settings: Settings, engine: Engine | None = None) -> Appli
 
 
 def webhook_secret(settings: Settings) -> str:
-    """DGBOT_WEBHOOK_SECRET, checked the way Telegram checks it, or a fresh random one."""
+    """DGBOT_WEBHOOK_SECRET, checked the way Telegram checks it and long enough not to be
+    guessed, or a fresh random one."""
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
     if not _SECRET_TOKEN.fullmatch(secret):
         raise SettingsError(
             "DGBOT_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters)"
         )
+    if len(secret) < MIN_SECRET:
+        raise SettingsError(
+            f"DGBOT_WEBHOOK_SECRET must be at least {MIN_SECRET} characters (it has {len(secret)})"
+        )
     return secret
+
+
+def bot_api_url(settings: Settings) -> str:
+    """DGBOT_TELEGRAM_BASE_URL, refused when it would send the token (it travels in the URL)
+    in clear text anywhere but to this host: https, or http to a loopback address."""
+    url = settings.telegram_base_url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" or (
+        parts.scheme == "http" and (host in LOOPBACK or host.startswith("127."))
+    ):
+        return url
+    raise SettingsError(
+        f"DGBOT_TELEGRAM_BASE_URL={url!r}: use https://, or http:// only to this host "
+        "(127.0.0.1, localhost): the bot token is part of every request's URL"
+    )
 
 
 def serve(

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.app import REDACTED, protect_logs, webhook_secret
+from bot.app import REDACTED, bot_api_url, protect_logs, webhook_secret
 from bot.feedback import SALT_FILE, hash_salt
 from bot.handlers import first_part
 from bot.limits import WINDOW, RateLimiter, Verdict
@@ -139,6 +139,30 @@ def test_bot_settings_come_from_the_environment() -> None:
 def test_webhook_secret_is_checked_or_made_up() -> None:
     made_up = webhook_secret(Settings())
     assert made_up != webhook_secret(Settings()) and len(made_up) >= 32
-    assert webhook_secret(Settings(webhook_secret="s3cret")) == "s3cret"
+    chosen = "a-webhook-secret-of-exactly-40-chars-xyz"
+    assert webhook_secret(Settings(webhook_secret=chosen)) == chosen
     with pytest.raises(SettingsError, match="DGBOT_WEBHOOK_SECRET"):
         webhook_secret(Settings(webhook_secret="not allowed!"))
+    with pytest.raises(SettingsError, match="at least 32 characters \\(it has 6\\)"):
+        webhook_secret(Settings(webhook_secret="s3cret"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.telegram.org/bot",
+        "http://127.0.0.1:8081/bot",
+        "http://localhost:8081/bot",
+        "http://[::1]:8081/bot",
+    ],
+)
+def test_the_bot_api_is_reached_over_https_or_on_this_host(url) -> None:
+    assert bot_api_url(Settings(telegram_base_url=url)) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.telegram.org/bot", "http://10.0.0.5:8081/bot", "ftp://127.0.0.1/bot"]
+)
+def test_a_clear_text_bot_api_elsewhere_is_refused(url) -> None:
+    with pytest.raises(SettingsError, match="DGBOT_TELEGRAM_BASE_URL"):
+        bot_api_url(Settings(telegram_base_url=url))

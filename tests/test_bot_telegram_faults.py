@@ -159,14 +159,14 @@ def test_webhook_redelivery_is_answered_once(tg, bot_settings, engine, caplog) -
     """Telegram posts an update again when it did not see the first delivery succeed."""
     caplog.set_level("INFO", logger="bot.journal")
     port = free_port()
-    settings = replace(bot_settings, webhook_port=port, webhook_secret="s3cret")
+    settings = replace(bot_settings, webhook_port=port, webhook_secret="s3cret-webhook-token-of-32-chars-or-more")
     local = f"http://127.0.0.1:{port}/dgbot"
     with running(settings, engine, webhook_url="https://bot.example/dgbot"):
         tg.wait_for("setWebhook", timeout=WAIT)
         update = {"update_id": 777, **tg_message(DBD_2020)}
-        assert tg.post_update_to(local, update, "s3cret") == 200
+        assert tg.post_update_to(local, update, "s3cret-webhook-token-of-32-chars-or-more") == 200
         assert_dbd_2020_answer(reply(tg))
-        assert tg.post_update_to(local, update, "s3cret") == 200
+        assert tg.post_update_to(local, update, "s3cret-webhook-token-of-32-chars-or-more") == 200
         tg.forward_webhook_to(local)
         tg.send_text(CHAT, "สวัสดี")  # a later update is still answered
         reply(tg)
