@@ -10,6 +10,7 @@ oldest is dropped, and every drop is logged as an error and reported, never lost
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -74,7 +75,7 @@ class Outbox:
                         _reason(exc),
                         self.retry_seconds,
                     )
-                    await self._tell(texts.RECORDS_HELD.format(reason=_reason(exc)))
+                    await self._tell(texts.RECORDS_HELD.format(reason=html.escape(_reason(exc))))
                 return False
             except Exception:
                 log.exception("could not record %s; it is not kept", what)

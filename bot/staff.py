@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from index import Answer, Engine
 from index.evaluate import load_jsonl, outcomes, regressions, run
 from index.reindex import ReindexError, reindex
 
 from . import texts
-from .render import callback_data, esc
+from .render import callback_data, esc, plain_text
 from .send import send_html
 from .services import Services, services
 
@@ -374,9 +374,15 @@ async def report_error(bot: Bot, svc: Services, update: object, error: BaseExcep
 
 
 async def tell_staff(bot: Bot, svc: Services, text: str) -> None:
-    """A one-line notice to every staff chat; a failure to deliver it is only logged."""
+    """A one-line notice to every staff chat; one Telegram cannot parse goes again as plain
+    text (a notice is never lost to its markup), and a failure to deliver is only logged."""
     for chat_id in svc.settings.staff_chat_ids:
         try:
-            await bot.send_message(chat_id, text)
+            try:
+                await bot.send_message(chat_id, text)
+            except BadRequest as exc:
+                if "parse entities" not in str(exc).lower():
+                    raise
+                await bot.send_message(chat_id, plain_text(text), parse_mode=None)
         except TelegramError as exc:
             log.warning("could not tell staff chat %s: %s", chat_id, exc)

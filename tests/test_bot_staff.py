@@ -269,3 +269,49 @@ def test_failed_reindex_keeps_the_old_index(tg, own_index, engine) -> None:  # n
     assert "broken.md" in failed
     assert open_index(own_index.index_path).manifest.corpus_hash == before
     assert not list(Path(own_index.index_path).parent.glob(".*staging*"))
+
+
+def test_a_staff_notice_telegram_cannot_parse_goes_again_as_plain_text(tg) -> None:  # noqa: F811
+    """A database's error text with ``<`` or ``&`` once made the notice unparseable, and lost."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from telegram.constants import ParseMode
+    from telegram.ext import Defaults, ExtBot
+
+    from bot.staff import tell_staff
+
+    async def tell() -> None:
+        defaults = Defaults(parse_mode=ParseMode.HTML)
+        async with ExtBot(tg.token, base_url=tg.base_url, defaults=defaults) as bot:
+            svc = SimpleNamespace(settings=SimpleNamespace(staff_chat_ids=(STAFF_CHAT,)))
+            await tell_staff(bot, svc, "⚠️ <b>database</b>: could not connect: x < y & <oops")
+
+    asyncio.run(tell())
+    [notice] = tg.sent_messages(STAFF_CHAT)
+    assert notice["text"].startswith("⚠️ database: could not connect: x < y & ")
+
+
+def test_the_database_is_away_notice_escapes_the_drivers_words() -> None:
+    import asyncio
+
+    from bot.outbox import Outbox
+    from tests.fake_telegram import parse_html
+
+    told: list[str] = []
+
+    async def notify(text: str) -> None:
+        told.append(text)
+
+    def write() -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception('host "<db>" & port 5432 refused'))
+
+    async def hold() -> None:
+        outbox = Outbox()
+        outbox.notify = notify
+        assert not await outbox.write("a question", write)
+
+    asyncio.run(hold())
+    [notice] = told
+    text, _ = parse_html(notice)  # raises if Telegram could not parse it
+    assert 'host "<db>" & port 5432 refused' in text
