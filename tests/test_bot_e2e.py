@@ -325,7 +325,9 @@ def free_port() -> int:
 def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     port = free_port()
-    settings = replace(bot_settings, webhook_port=port, webhook_secret="s3cret-webhook-token-of-32-chars-or-more")
+    settings = replace(
+        bot_settings, webhook_port=port, webhook_secret="s3cret-webhook-token-of-32-chars-or-more"
+    )
     local = f"http://127.0.0.1:{port}/dgbot"
     with running(settings, engine, webhook_url="https://bot.example/dgbot"):
         registered = tg.wait_for("setWebhook", timeout=WAIT)
@@ -337,4 +339,7 @@ def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) 
         tg.send_text(CHAT, DBD_2020)
         assert_dbd_2020_answer(reply(tg))
     assert tg.pending_updates() == []
-    assert tg.token not in caplog.text and "s3cret-webhook-token-of-32-chars-or-more" not in caplog.text
+    assert (
+        tg.token not in caplog.text
+        and "s3cret-webhook-token-of-32-chars-or-more" not in caplog.text
+    )
