@@ -121,7 +121,7 @@ async def _answer_question(
     await typing(context.bot, chat_id)
     reading = svc.conversations.read(chat_id, question)
     if reading.merged:
-        notes = (texts.ASKED.format(question=reading.question), *notes)
+        notes = (texts.ASKED.format(question=render.echo(reading.question)), *notes)
     started = time.perf_counter()
     answer = await svc.answer(reading.question, reading.reference_year)
     latency_ms = (time.perf_counter() - started) * 1000
@@ -287,7 +287,7 @@ async def stale_button(update: Update, context: Context) -> None:
 
 def _inline_results(answer: Answer) -> list[InlineQueryResultArticle]:
     """The answer first, then the other passages, each message carrying its source."""
-    asked = (texts.ASKED.format(question=answer.question),)
+    asked = (texts.ASKED.format(question=render.echo(answer.question)),)
     first = render.answer_html(answer, asked)
     results = []
     for n, hit in enumerate(answer.hits):

@@ -161,18 +161,32 @@ def more_html(answer: Answer) -> str | None:
     return "\n\n".join(parts)
 
 
+# What Telegram would turn into a link in a user's words said back under the bot's name: web
+# addresses (with or without a scheme), t.me links and @handles.
+_LINKISH = re.compile(
+    r"(?i)(?:[a-z][a-z0-9+.-]*://\S+|(?<![\w@])@\w{3,}|"
+    r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}\b(?:[/?#]\S*)?)"
+)
+ECHO_CHARS = 200  # enough to recognise one's question, too little to post a message in it
+
+
+def echo(text: str, limit: int = ECHO_CHARS) -> str:
+    """A user's text as the bot may repeat it: without links and handles (phishing under a
+    government bot's name), at most ``limit`` characters."""
+    shown = " ".join(_LINKISH.sub("…", text).split())
+    return shown if len(shown) <= limit else shown[:limit] + "…"
+
+
 def not_found_html(question: str, notes: Sequence[str] = ()) -> str:
-    shown = question if len(question) <= 200 else question[:200] + "…"
-    text = texts.NOT_FOUND.format(question=esc(shown))
+    text = texts.NOT_FOUND.format(question=esc(echo(question)))
     return "\n\n".join(part for part in (text, notes_html(notes)) if part)
 
 
 def unknown_html(answer: Answer, notes: Sequence[str] = ()) -> str:
     """The sources say they do not know: their words, and the page where one would look."""
-    shown = answer.question if len(answer.question) <= 200 else answer.question[:200] + "…"
     top = answer.hits[0].chunk
     text = (
-        f"{texts.UNKNOWN.format(question=esc(shown))}\n"
+        f"{texts.UNKNOWN.format(question=esc(echo(answer.question)))}\n"
         f"<blockquote>{esc(answer.sentence)}</blockquote>\n"
         f"{esc(texts.UNKNOWN_LOOK)} 🔗 {esc(top.url)}"
     )

@@ -170,3 +170,23 @@ def test_a_relative_year_is_said_as_the_buddhist_year_it_was_read_as() -> None:
     assert render.year_notes(latest) == ()
     latest.relative_year = 2025
     assert render.year_notes(latest) == (texts.RELATIVE_YEAR.format(year=2568),)
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("รางวัลปี 2563 ดูที่ https://evil.example/login ด่วน", "รางวัลปี 2563 ดูที่ … ด่วน"),
+        ("ติดต่อ @fake_dga_support หรือ www.evil-dga.com/x", "ติดต่อ … หรือ …"),
+        ("ลิงก์ t.me/joinchat/abc และ evil.co.th", "ลิงก์ … และ …"),
+        ("สพร. ให้รางวัล DG Awards 2020 กี่หน่วยงาน", "สพร. ให้รางวัล DG Awards 2020 กี่หน่วยงาน"),
+        ("อีเมล a@b.com", "อีเมล a@…"),
+    ],
+)
+def test_echoes_drop_links_and_handles(said, shown) -> None:
+    assert render.echo(said) == shown
+    text, entities = parse_html(render.not_found_html(said))
+    assert f"“{shown}”" in text and not any(e["type"] in ("url", "mention") for e in entities)
+
+
+def test_echoes_are_short() -> None:
+    assert render.echo("ก" * 1000) == "ก" * 200 + "…"
