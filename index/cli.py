@@ -178,16 +178,19 @@ def cmd_index_build(args) -> int:
 
 
 def cmd_index_verify(args) -> int:
-    """Check a built (or shipped) index whole: every file against the manifest, then loaded."""
-    from .store import open_index
+    """Check a built (or shipped) index whole: the manifest against the pinned sha256 (``--expect``
+    or DGBOT_INDEX_SHA256), every file against the manifest, then loaded."""
+    from .store import manifest_sha256, open_index
 
-    folder = _settings(args).index_path
-    index = open_index(folder, verify=True)
+    settings = _settings(args)
+    folder = settings.index_path
+    index = open_index(folder, verify=True, expect_sha256=args.expect or settings.index_sha256)
     m = index.manifest
     print(
         f"ok: {folder}: {len(m.articles)} articles, {m.chunk_count} chunks, "
         f"{index.dense.spec.kind} vector search, model {m.model_id}, "
-        f"corpus {m.corpus_hash[:12]}, built {m.created_at}"
+        f"corpus {m.corpus_hash[:12]}, built {m.created_at}\n"
+        f"manifest sha256 {manifest_sha256(folder)} (pin it: DGBOT_INDEX_SHA256)"
     )
     return 0
 
@@ -317,6 +320,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--index", help="index folder (default DGBOT_INDEX_DIR)")
     p.add_argument("--skip-bad", action="store_true", help="build from the good files only")
     p = add("verify", cmd_index_verify, "check every index file against its manifest", index)
+    p.add_argument("--expect", metavar="SHA256", help="the manifest's pinned sha256")
     p.add_argument("--index", help="index folder (default DGBOT_INDEX_DIR)")
     corpus = sub.add_parser("corpus", help="the article corpus").add_subparsers(
         dest="what", required=True

@@ -85,7 +85,7 @@ class Engine:
             reader = load_reader(settings.model_dir, settings.cache_dir, settings.threads)
         engine = cls(
             embedder,
-            Searcher(open_index(folder), embedder, Fusion()),
+            Searcher(open_index(folder, expect_sha256=settings.index_sha256), embedder, Fusion()),
             reader=reader,
             passages=settings.reader_passages,
         )

@@ -50,6 +50,7 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir("dgbot")))
     index_dir: Path | None = None  # default: <cache_dir>/index
+    index_sha256: str = ""  # pins the index: its manifest must have this sha256 (empty: any)
     model: str = DEFAULT_MODEL
     top_k: int = 5
     telegram_token: str = ""

@@ -12,15 +12,15 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -203,23 +203,59 @@ def sweep(target: Path) -> list[Path]:
     return removed
 
 
-def read_manifest(folder: Path) -> Manifest:
+def manifest_sha256(folder: Path) -> str:
+    """The sha256 of an index's manifest: pin it (``DGBOT_INDEX_SHA256``) and every file's
+    checksum is checked against something outside the index."""
+    return hashlib.sha256(_manifest_bytes(folder)).hexdigest()
+
+
+def _manifest_bytes(folder: Path) -> bytes:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise IndexError_(f"no index at {folder} (run: dgbot index build)")
+    return path.read_bytes()
+
+
+def read_manifest(folder: Path, expect_sha256: str = "") -> Manifest:
+    """The manifest; with ``expect_sha256`` only if its bytes have exactly that sha256."""
+    path = Path(folder) / MANIFEST
+    raw = _manifest_bytes(folder)
+    if expect_sha256 and hashlib.sha256(raw).hexdigest() != expect_sha256.strip().lower():
+        raise IndexError_(
+            f"{path}: sha256 {hashlib.sha256(raw).hexdigest()} is not the expected "
+            f"{expect_sha256.strip()} (DGBOT_INDEX_SHA256): not the index that was pinned"
+        )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Manifest(**data)
+        manifest = Manifest(**json.loads(raw.decode("utf-8")))
     except (ValueError, TypeError) as exc:
         raise IndexError_(f"{path}: unreadable manifest ({exc.__class__.__name__})") from exc
+    outside = [rel for rel in manifest.files if not _inside(rel)]
+    if outside:
+        raise IndexError_(f"{path}: lists a path outside the index folder: {outside[0]!r}")
+    return manifest
+
+
+def _inside(rel: str) -> bool:
+    """A manifest path that names a file inside the index folder: relative, no ``..``."""
+    parts = PurePosixPath(rel).parts
+    return bool(parts) and not rel.startswith(("/", "\\")) and ".." not in parts and ":" not in rel
 
 
 def check_files(folder: Path, manifest: Manifest, only: tuple[str, ...] = REQUIRED) -> None:
     """Every part in ``only`` is listed and matches its checksum; IndexError_ names the first
-    that does not."""
+    that does not. A whole check (``only`` = every part) also requires the manifest to list
+    exactly the files present: a file it does not vouch for is not part of the index."""
     for name in only:
         if not any(rel == name or rel.startswith(f"{name}/") for rel in manifest.files):
             raise IndexError_(f"{folder / name}: not listed in {MANIFEST}; rebuild the index")
+    if set(only) >= set(REQUIRED):
+        present = {p.relative_to(folder).as_posix() for p in _data_files(Path(folder))}
+        unlisted = sorted(present - set(manifest.files))
+        if unlisted:
+            raise IndexError_(
+                f"{folder / unlisted[0]}: not listed in {MANIFEST} (a file the index does not "
+                "vouch for); rebuild the index or remove it"
+            )
     for rel, expected in manifest.files.items():
         if rel.split("/")[0] not in only:
             continue
@@ -230,10 +266,12 @@ def check_files(folder: Path, manifest: Manifest, only: tuple[str, ...] = REQUIR
             raise IndexError_(f"{path}: checksum mismatch (corrupt or modified); rebuild it")
 
 
-def read_checked_manifest(folder: Path, only: tuple[str, ...] = REQUIRED) -> Manifest:
+def read_checked_manifest(
+    folder: Path, only: tuple[str, ...] = REQUIRED, expect_sha256: str = ""
+) -> Manifest:
     """The manifest of a readable index of this format whose parts in ``only`` are intact."""
     folder = Path(folder)
-    manifest = read_manifest(folder)
+    manifest = read_manifest(folder, expect_sha256)
     if manifest.format != FORMAT:
         raise IndexError_(
             f"{folder}: index format {manifest.format}, expected {FORMAT}; rebuild it"
@@ -255,30 +293,21 @@ def open_vectors(folder: Path, manifest: Manifest) -> VectorStore:
         raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
 
 
-def open_index(folder: Path, verify: bool = True) -> StoredIndex:
-    """Load an index; with ``verify`` every file must match the manifest's checksum.
-
-    The checksums (seconds for a full-size index) are computed on a thread while the chunks and
-    BM25 are read; the FAISS file is opened only once they match, as a damaged one can crash it.
-    """
+def open_index(folder: Path, verify: bool = True, expect_sha256: str = "") -> StoredIndex:
+    """Load an index; with ``verify`` every file must match the manifest's checksum (and the
+    manifest list exactly the files present) before any of them is parsed, and with
+    ``expect_sha256`` the manifest itself must be the pinned one."""
     folder = Path(folder)
-    manifest = read_checked_manifest(folder, only=())
-    with ThreadPoolExecutor(1) as pool:
-        checked = pool.submit(check_files, folder, manifest, REQUIRED if verify else ())
-        try:
-            rows = {aid: i for i, aid in enumerate(manifest.articles)}
-            chunks = ChunkFile(folder / CHUNKS, rows)
-            lexical = Lexical.load(folder / LEXICAL)
-            article_level = ArticleLevel(
-                np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
-            )
-            problem = None
-        except Exception as exc:  # OSError, json's ValueError, ChunkFileError, bm25s various
-            problem = exc
-        checked.result()  # a file that fails its checksum is named before anything else
-    if problem is not None:
-        kind = problem.__class__.__name__
-        raise IndexError_(f"{folder}: cannot read index ({kind})") from problem
+    manifest = read_checked_manifest(folder, REQUIRED if verify else (), expect_sha256)
+    try:
+        rows = {aid: i for i, aid in enumerate(manifest.articles)}
+        chunks = ChunkFile(folder / CHUNKS, rows)
+        lexical = Lexical.load(folder / LEXICAL)
+        article_level = ArticleLevel(
+            np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
+        )
+    except Exception as exc:  # OSError, json's ValueError, ChunkFileError, bm25s various
+        raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
     dense = open_vectors(folder, manifest)
     if (
         dense.ntotal != len(chunks)

@@ -88,6 +88,63 @@ def test_a_damaged_manifest_is_refused_by_name(tmp_path) -> None:
         open_index(folder)
 
 
+def _rewrite_manifest(folder: Path, change) -> None:
+    data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    change(data["files"])
+    (folder / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_file_the_manifest_does_not_list_is_refused(tmp_path) -> None:
+    """A manifest that vouches for only part of the folder once passed; the rest was trusted."""
+    folder, _ = _write(tmp_path / "idx")
+    (folder / "lexical" / "extra.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(IndexError_, match=r"lexical/extra\.json: not listed in manifest\.json"):
+        open_index(folder)
+
+
+@pytest.mark.parametrize("outside", ["../outside.bin", "/etc/hostname", "lexical/../../x"])
+def test_a_manifest_path_outside_the_index_is_refused_before_any_file_is_read(
+    tmp_path, outside
+) -> None:
+    folder, _ = _write(tmp_path / "idx")
+    (tmp_path / "outside.bin").write_bytes(b"secret")
+    _rewrite_manifest(folder, lambda files: files.update({outside: "0" * 64}))
+    with pytest.raises(IndexError_, match="lists a path outside the index folder"):
+        open_index(folder)
+
+
+def test_every_file_is_checked_before_any_is_parsed(tmp_path, monkeypatch) -> None:
+    folder, _ = _write(tmp_path / "idx")
+    _damage(folder / "chunks.jsonl", "flipped")
+    parsed = []
+    monkeypatch.setattr(store, "ChunkFile", lambda *a: parsed.append(a))
+    monkeypatch.setattr(store.Lexical, "load", lambda *a: parsed.append(a))
+    with pytest.raises(IndexError_, match="checksum mismatch"):
+        open_index(folder)
+    assert parsed == []
+
+
+def test_a_pinned_index_is_checked_against_its_manifests_sha256(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    folder, _ = _write(tmp_path / "idx")
+    pinned = store.manifest_sha256(folder)
+    assert open_index(folder, expect_sha256=pinned).manifest.chunk_count > 0
+    # A whole index rebuilt consistently (every checksum right) is still not the pinned one.
+    _rewrite_manifest(folder, lambda files: None)  # same content, new bytes
+    with pytest.raises(IndexError_, match="not the index that was pinned"):
+        open_index(folder, expect_sha256=pinned)
+    for key in [k for k in os.environ if k.startswith("DGBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    now = store.manifest_sha256(folder)
+    assert main(["index", "verify", "--index", str(folder), "--expect", now]) == 0
+    assert f"manifest sha256 {now}" in capsys.readouterr().out
+    monkeypatch.setenv("DGBOT_INDEX_SHA256", pinned)
+    assert main(["index", "verify", "--index", str(folder)]) == 1
+    assert "not the index that was pinned" in capsys.readouterr().err
+
+
 @pytest.fixture
 def live_copy(settings, engine, tmp_path) -> Path:
     folder = tmp_path / "index"
