@@ -212,12 +212,13 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 # ---- ids and articles --------------------------------------------------------------------------
 
 
-def article_id(url: str) -> str:
+def article_id(url: str, vouched: bool = True) -> str:
     """Stable id from the source URL: ``thaigov-24149`` for thaigov news, else ``web-`` and a
     hash of the URL without scheme, ``www.``, fragment or trailing slash (the same page however
-    it was linked)."""
+    it was linked). A URL only the page itself declares (``vouched=False``) never gets the
+    thaigov form: any page can claim to be a government one."""
     m = _THAIGOV_URL.match(url)
-    if m:
+    if m and vouched:
         return f"thaigov-{m[1]}"
     parts = urlsplit(url.strip())
     host = parts.netloc.lower().removeprefix("www.")
@@ -233,9 +234,11 @@ def _article(
     *,
     url: str,
     date: dt.date | None,
+    vouched: bool = True,
 ) -> Article:
     """Check what every format must supply, naming everything missing at once; the caller's
-    ``url`` and ``date`` fill gaps only."""
+    ``url`` and ``date`` fill gaps only. ``vouched`` is False when the first source is only what
+    the page says of itself."""
     title = _clean(title)
     found = found or date
     urls = _unique(sources) or _unique([url])
@@ -253,9 +256,8 @@ def _article(
     if problems:
         raise ValueError("; ".join(problems))
     # As it will be read back: each paragraph cites the page (and the origin it names).
-    return parse_article(
-        render_article(Article(article_id(urls[0]), title, found, urls, body, tags=TAGS))
-    )
+    made = Article(article_id(urls[0], vouched), title, found, urls, body, tags=TAGS)
+    return parse_article(render_article(made))
 
 
 def render_article(article: Article) -> str:
@@ -340,13 +342,18 @@ def parse_html(text: str, *, url: str = "", date: dt.date | None = None) -> list
         '//meta[@property="article:published_time" or @name="article:published_time"]/@content'
     )
     canonical = first('//link[@rel="canonical"]/@href')
-    page_url = canonical or first('//meta[@property="og:url"]/@content')
+    declared = canonical or first('//meta[@property="og:url"]/@content')
     main = trafilatura.extract(tree, include_comments=False, favor_precision=True) or ""
     if not main.strip():
         raise ValueError("no main text found in the HTML")
     found = _iso_or_thai_date(published) if published else parse_thai_date(main)
     body = _body(main.splitlines(), title)
-    return [_article(title, found, [page_url], body, url=url, date=date)]
+    # The operator's --url is the page; what the page says of itself is kept only on its host.
+    if url:
+        same_host = urlsplit(declared).netloc.lower() == urlsplit(url).netloc.lower()
+        sources = [url, declared] if declared and same_host else [url]
+        return [_article(title, found, sources, body, url=url, date=date)]
+    return [_article(title, found, [declared], body, url=url, date=date, vouched=False)]
 
 
 def parse_jsonl(text: str, *, url: str = "", date: dt.date | None = None) -> list[Article]:
@@ -417,14 +424,30 @@ def detect_format(path: Path, text: str) -> str:
 # ---- reading and writing -----------------------------------------------------------------------
 
 
+# The largest input read: the whole thaigov corpus (28,555 articles) is 275 MB unpacked, so a
+# gigabyte leaves room to grow while a gzip bomb stops here instead of filling the memory.
+MAX_INPUT_BYTES = 1 << 30
+
+
+def _read_limited(path: Path) -> bytes:
+    """The file's bytes (gunzipped if ``.gz``), refused once more than MAX_INPUT_BYTES."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        unpacked = " unpacked" if opener is gzip.open else ""
+        raise ValueError(
+            f"over {MAX_INPUT_BYTES >> 20:,} MiB{unpacked}: split it into smaller files"
+        )
+    return data
+
+
 def _read_text(path: Path) -> str:
     """UTF-8 text of a file (gunzipped if ``.gz``); ValueError says why it is not usable."""
     if path.is_dir():
         raise ValueError("is a folder, not a file")
     try:
-        data = path.read_bytes()
-        if path.suffix.lower() == ".gz":
-            data = gzip.decompress(data)
+        data = _read_limited(path)
     except FileNotFoundError:
         raise ValueError("file not found") from None
     except (OSError, EOFError, zlib.error) as exc:

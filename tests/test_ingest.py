@@ -479,3 +479,30 @@ def test_control_characters_in_a_page_are_refused_not_written(tmp_path):
     assert outcome.status is Status.ERROR
     assert "binary data" in outcome.message and "'\\x1b'" in outcome.message
     assert list(out.iterdir()) == []
+
+
+def test_a_page_claiming_a_thaigov_address_is_not_taken_for_one(tmp_path):
+    """The canonical link is the page's own claim: it never earns the thaigov id on its own."""
+    claim = '<link rel="canonical" href="https://www.thaigov.go.th/news/contents/details/24149">'
+    page = tmp_path / "claim.html"
+    page.write_text(PAGE.format(canonical=claim, published=PUBLISHED), encoding="utf-8")
+    [outcome] = ingest([page], out=tmp_path / "corpus").outcomes
+    article = parse_article(Path(outcome.target).read_text(encoding="utf-8"))
+    assert article.id.startswith("web-") and not (tmp_path / "corpus/thaigov-24149.md").exists()
+    # With the operator's --url, that is the page; a claim on another host is dropped.
+    [outcome] = ingest([page], out=tmp_path / "c2", url="https://news.example.org/a/1").outcomes
+    article = parse_article(Path(outcome.target).read_text(encoding="utf-8"))
+    assert article.sources == ("https://news.example.org/a/1",)
+
+
+@pytest.mark.parametrize("name", ["big.jsonl", "bomb.jsonl.gz"])
+def test_an_input_over_the_size_limit_is_refused_whole(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(ing, "MAX_INPUT_BYTES", 1 << 20)
+    line = json.dumps(RECORDS[0], ensure_ascii=False).encode() + b"\n"
+    data = line * ((2 << 20) // len(line))  # 2 MiB of good records
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    report = ingest([path], out=tmp_path / "corpus")
+    [outcome] = report.outcomes
+    assert outcome.status is Status.ERROR and "over 1 MiB" in outcome.message
+    assert not (tmp_path / "corpus").exists() or not any((tmp_path / "corpus").iterdir())
