@@ -87,12 +87,28 @@ handled_updates = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False, index=True),
 )
 JOURNAL_DAYS = 2  # Telegram keeps an unconfirmed update for 24 hours
+# One 👍/👎 per user and question, one verdict per staff member: kept by the database, so it
+# holds across restarts and replicas (the bot's memory of pressed buttons is per process).
+ONE_VOTE = sa.Index("uq_feedback_vote", feedback.c.question_id, feedback.c.user_hash, unique=True)
+ONE_VERDICT = sa.Index(
+    "uq_verdicts_vote", verdicts.c.question_id, verdicts.c.user_hash, unique=True
+)
+
+
+def _one_vote_each(conn: Connection) -> None:
+    """Keep each user's first vote (and verdict) on a question, then make that the rule."""
+    for table, index in ((feedback, ONE_VOTE), (verdicts, ONE_VERDICT)):
+        first = sa.select(sa.func.min(table.c.id)).group_by(table.c.question_id, table.c.user_hash)
+        conn.execute(table.delete().where(table.c.id.not_in(first.scalar_subquery())))
+        index.create(conn, checkfirst=True)
+
 
 # Append only: a step, once released, never changes (databases in the field already had it).
 MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
     (1, lambda conn: metadata.create_all(conn, tables=[questions, feedback, verdicts])),
     (2, lambda conn: eval_runs.create(conn)),
     (3, lambda conn: handled_updates.create(conn)),
+    (4, _one_vote_each),
 )
 PG_MIGRATION_LOCK = 0x64676274  # "dgbt": replicas starting together migrate one at a time
 
@@ -251,9 +267,14 @@ class Records:
         """A vote stamped now; its question id is added when written (the question may wait)."""
         return {"at": utcnow(), "user_hash": self.user_hash(user_id), "helpful": helpful}
 
-    def insert_vote(self, row: dict, question_id: int) -> None:
-        with self.db.begin() as conn:
-            conn.execute(feedback.insert(), {**row, "question_id": question_id})
+    def insert_vote(self, row: dict, question_id: int) -> bool:
+        """False when this user already voted on it (the first vote stands)."""
+        try:
+            with self.db.begin() as conn:
+                conn.execute(feedback.insert(), {**row, "question_id": question_id})
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     # ------------------------------------------------------------------ update journal
 
@@ -284,18 +305,22 @@ class Records:
             return conn.execute(handled_updates.delete().where(where)).rowcount
 
     def record_verdict(self, question_id: int, user_id: int, correct: bool) -> bool:
-        """A staff member's ✅/❌; False when no such question is recorded (forged or purged)."""
-        with self.db.begin() as conn:
-            known = conn.scalar(sa.select(questions.c.id).where(questions.c.id == question_id))
-            if known is None:
-                return False
-            row = {
-                "question_id": question_id,
-                "at": utcnow(),
-                "user_hash": self.user_hash(user_id),
-                "correct": correct,
-            }
-            conn.execute(verdicts.insert(), row)
+        """A staff member's ✅/❌; False when no such question is recorded (forged or purged) or
+        this staff member already gave one (the first stands)."""
+        try:
+            with self.db.begin() as conn:
+                known = conn.scalar(sa.select(questions.c.id).where(questions.c.id == question_id))
+                if known is None:
+                    return False
+                row = {
+                    "question_id": question_id,
+                    "at": utcnow(),
+                    "user_hash": self.user_hash(user_id),
+                    "correct": correct,
+                }
+                conn.execute(verdicts.insert(), row)
+        except sa.exc.IntegrityError:
+            return False
         return True
 
     def save_eval(self, metrics: dict, outcomes: dict) -> dict | None:

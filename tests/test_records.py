@@ -13,7 +13,19 @@ import pytest
 import sqlalchemy as sa
 
 from bot.feedback import Vote
-from bot.records import MIGRATIONS, Forgotten, Records, feedback, metadata, questions, utcnow
+from bot.records import (
+    MIGRATIONS,
+    ONE_VERDICT,
+    ONE_VOTE,
+    Forgotten,
+    Records,
+    feedback,
+    metadata,
+    questions,
+    schema_migrations,
+    utcnow,
+    verdicts,
+)
 from index import Answer, Chunk, Hit
 
 USER, OTHER = 31337, 4242
@@ -209,3 +221,34 @@ def test_export_leaves_ordinary_questions_as_written(records) -> None:
         next(csv.DictReader(io.StringIO(out.getvalue())))["question"]
         == "DG Awards 2020 = รางวัลอะไร"
     )
+
+
+def test_one_vote_per_user_and_question_holds_across_replicas(records) -> None:
+    qid = records.record_answer(answer(), "private", USER, 1)
+    replica = Records(records.db.url.render_as_string(hide_password=False), "test-salt")
+    try:
+        assert records.insert_vote(records.vote_row(OTHER, True), qid)
+        assert not replica.insert_vote(replica.vote_row(OTHER, False), qid)  # the first stands
+        assert records.record_verdict(qid, 7, correct=True)
+        assert not replica.record_verdict(qid, 7, correct=False)
+    finally:
+        replica.close()
+    with records.db.connect() as conn:
+        assert conn.execute(sa.select(feedback.c.helpful)).scalars().all() == [True]
+        assert conn.execute(sa.select(verdicts.c.correct)).scalars().all() == [True]
+
+
+def test_the_migration_keeps_each_users_first_vote_then_enforces_one(records) -> None:
+    qid = records.record_answer(answer(), "private", USER, 1)
+    with records.db.begin() as conn:  # a database from before the rule, with repeated votes
+        ONE_VOTE.drop(conn)
+        ONE_VERDICT.drop(conn)
+        conn.execute(schema_migrations.delete().where(schema_migrations.c.version == 4))
+        for helpful in (False, True, True):
+            conn.execute(
+                feedback.insert(), {**records.vote_row(OTHER, helpful), "question_id": qid}
+            )
+    assert records.migrate() == 4
+    with records.db.connect() as conn:
+        assert conn.execute(sa.select(feedback.c.helpful)).scalars().all() == [False]
+    assert not records.insert_vote(records.vote_row(OTHER, True), qid)
