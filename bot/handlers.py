@@ -58,6 +58,16 @@ def first_part(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
     return text[: cut if cut > 0 else limit].strip(), True
 
 
+def asker_id(update: Update) -> int:
+    """Who asks, for quotas and the record. Anonymous group admins and people writing as their
+    channel all reach the bot as one of Telegram's shared placeholder users, so they are keyed
+    by the chat they speak as (chat ids never collide with user ids)."""
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
+    return update.effective_user.id
+
+
 def _is_group(chat: Chat | None) -> bool:
     return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
 
@@ -110,7 +120,7 @@ async def _answer_question(
         await _reply(update, context, render.help_html(context.bot.username))
         return
     svc = services(context)
-    verdict = svc.limiter.check(update.effective_user.id)
+    verdict = svc.limiter.check(asker_id(update))
     if verdict is not Verdict.ALLOW:
         if verdict is Verdict.WARN:
             await _reply(update, context, texts.RATE_LIMITED)
@@ -125,7 +135,7 @@ async def _answer_question(
     started = time.perf_counter()
     answer = await svc.answer(reading.question, reading.reference_year)
     latency_ms = (time.perf_counter() - started) * 1000
-    chat_type, user_id = update.effective_chat.type, update.effective_user.id
+    chat_type, user_id = update.effective_chat.type, asker_id(update)
     receipt = await svc.record(answer, chat_type, user_id, latency_ms)
     notes = (*notes, *render.year_notes(answer))
     if not answer.found:
@@ -189,7 +199,7 @@ async def new_topic(update: Update, context: Context) -> None:
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything this user asked from the record, with the votes on it."""
     records = services(context).records
-    forgotten = await asyncio.to_thread(records.forget, update.effective_user.id)
+    forgotten = await asyncio.to_thread(records.forget, asker_id(update))
     await _reply(update, context, texts.FORGOTTEN.format(count=forgotten.questions))
 
 

@@ -40,6 +40,10 @@ Predicate = Callable[[JSON], bool]
 
 DEFAULT_TOKEN = "123456789:AAFakeTelegramTokenForEndToEndTests0"
 DEFAULT_USER_ID = 1001
+# Telegram's placeholder senders: every anonymous group admin is @GroupAnonymousBot and every
+# "send as channel" post is @Channel_Bot; the real sender is only in ``sender_chat``.
+ANONYMOUS_ADMIN_ID = 1087968824
+CHANNEL_SENDER_ID = 136817688
 FIRST_UPDATE_ID = 1000
 
 # Form fields that Telegram treats as plain strings; everything else PTB sends is JSON-encoded.
@@ -856,12 +860,18 @@ class FakeTelegram:
         username: str | None = None,
         reply_to: JSON | None = None,
         entities: list[JSON] | None = None,
+        sender_chat: JSON | None = None,
     ) -> JSON:
-        """A user sends ``text``; entities default to what Telegram detects (commands, ...)."""
+        """A user sends ``text``; entities default to what Telegram detects (commands, ...).
+        ``sender_chat`` posts it as that chat: an anonymous group admin (the group itself) or a
+        member writing as their channel; ``from`` is then Telegram's shared placeholder user."""
         content: JSON = {"text": text}
         found = auto_entities(text) if entities is None else entities
         if found:
             content["entities"] = found
+        if sender_chat is not None:
+            content["sender_chat"] = sender_chat
+            user_id = ANONYMOUS_ADMIN_ID if sender_chat["id"] == chat_id else CHANNEL_SENDER_ID
         return self._inject_message(
             chat_id, content, user_id, chat_type, first_name, username, reply_to
         )
@@ -900,6 +910,7 @@ class FakeTelegram:
         chat_type: str = "supergroup",
         first_name: str = "Tester",
         username: str | None = None,
+        sender_chat: JSON | None = None,
     ) -> JSON:
         """A group member writes ``@botusername text`` (a mention entity at offset 0)."""
         return self.send_text(
@@ -909,6 +920,7 @@ class FakeTelegram:
             chat_type=chat_type,
             first_name=first_name,
             username=username,
+            sender_chat=sender_chat,
         )
 
     def send_sticker(

@@ -343,3 +343,24 @@ def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) 
         tg.token not in caplog.text
         and "s3cret-webhook-token-of-32-chars-or-more" not in caplog.text
     )
+
+
+def test_channels_and_anonymous_admins_each_have_their_own_quota(tg, bot_settings, engine) -> None:
+    """They all reach the bot as one of Telegram's placeholder users; one must not use up the
+    others' questions (nor share their hash in the record)."""
+    news = {"id": -1009990001, "type": "channel", "title": "ข่าว"}
+    radio = {"id": -1009990002, "type": "channel", "title": "วิทยุ"}
+    admins = {"id": GROUP, "type": "supergroup", "title": "กลุ่ม"}
+    with running(replace(bot_settings, user_rate_per_minute=1), engine):
+        for sender in (news, radio, admins):
+            tg.mention(GROUP, DBD_2020, sender_chat=sender)
+            assert_dbd_2020_answer(reply(tg, GROUP))
+        tg.mention(GROUP, DBD_2020, sender_chat=news)  # the same channel again: over its quota
+        assert reply(tg, GROUP)["text"] == texts.RATE_LIMITED
+    records = Records(bot_settings.database, bot_settings.hash_salt)
+    try:
+        with records.db.connect() as conn:
+            hashes = conn.execute(sa.select(questions.c.user_hash)).scalars().all()
+    finally:
+        records.close()
+    assert len(hashes) == 3 and len(set(hashes)) == 3
