@@ -6,6 +6,10 @@ timed out. The journal in the record (``handled_updates``) says which updates we
 answered, so a second delivery is skipped instead of answered twice. It is written right after
 an update's handlers finish; a crash in the few milliseconds between a sent answer and that
 write is the one window left, and there the update is answered again rather than lost.
+
+Only updates the bot replied to are written: a sticker in a group, side talk the bot was not
+addressed in or an inline keystroke would otherwise each cost a database write, and handling
+one of those twice sends nothing twice. They are remembered in memory only.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from contextvars import ContextVar
 
 from telegram import Update
 from telegram.ext import Application
@@ -23,6 +28,14 @@ from .records import Records, utcnow
 log = logging.getLogger(__name__)
 
 REMEMBERED = 10_000  # recent update ids also kept in memory, for when the database is away
+_REPLIED: ContextVar[list[bool] | None] = ContextVar("replied", default=None)
+
+
+def note_reply() -> None:
+    """Mark the update being handled as one the bot sent a message for (bot.send calls it)."""
+    replied = _REPLIED.get()
+    if replied is not None:
+        replied[0] = True
 
 
 class Journal:
@@ -50,10 +63,13 @@ class Journal:
             return False
         return True
 
-    async def done(self, bot_id: int, update_id: int) -> None:
-        """Note the update as handled, in the record (held while the database is away)."""
+    async def done(self, bot_id: int, update_id: int, replied: bool = True) -> None:
+        """Note the update as handled: in memory, and in the record (held while the database
+        is away) when the bot replied to it."""
         self._running.discard(update_id)
         self._remember(update_id)
+        if not replied:
+            return
         at = utcnow()
         await self.outbox.write(
             f"update {update_id} as handled",
@@ -79,7 +95,10 @@ class JournaledApplication(Application):
         if not await journal.begin(self.bot.id, update.update_id):
             log.info("update %d was handled before; not answered again", update.update_id)
             return
+        replied = [False]  # shared with any task the handlers start (they copy the context)
+        token = _REPLIED.set(replied)
         try:
             await super().process_update(update)
         finally:
-            await journal.done(self.bot.id, update.update_id)
+            _REPLIED.reset(token)
+            await journal.done(self.bot.id, update.update_id, replied[0])

@@ -23,6 +23,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from . import render
+from .journal import note_reply
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ async def send_html(
     parts = render.split_html(markup)
     if not parts:
         raise ValueError("nothing to send: the message is empty")
+    note_reply()
     sent: Message | None = None
     for n, part in enumerate(parts):
         sent = await _send_part(
