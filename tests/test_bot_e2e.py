@@ -20,7 +20,7 @@ from telegram.ext import Application
 
 from bot import texts
 from bot.app import build_application, serve
-from bot.records import Records, feedback, questions
+from bot.records import Records, feedback, handled_updates, questions
 from index import Answer, CorpusInfo, Engine, Settings
 from tests.fake_telegram import JSON, FakeTelegram, parse_html
 
@@ -147,7 +147,11 @@ def test_more_sources_button_replies_once_with_further_passages(tg, bot_settings
         assert tg.wait_for("answerCallbackQuery", timeout=WAIT) is not None
         assert more["text"].startswith(texts.MORE_TITLE)
         assert more["reply_to_message"]["message_id"] == answer["message_id"]
-        assert len(lines(more, "🔗 https://")) == bot_settings.top_k - 1
+        # The answering article's other pages first, then one link per further passage.
+        hits = engine.answer(DBD_2020, k=bot_settings.top_k).hits
+        others = hits[0].chunk.more_sources
+        assert len(lines(more, "🔗 https://")) == len(others) + bot_settings.top_k - 1
+        assert all(f"🔗 {url}" in more["text"] for url in others)
         tg.wait_for("editMessageReplyMarkup", timeout=WAIT)
         now = tg.get_message(CHAT, answer["message_id"])
         with pytest.raises(AssertionError, match="no button"):
@@ -364,3 +368,24 @@ def test_channels_and_anonymous_admins_each_have_their_own_quota(tg, bot_setting
     finally:
         records.close()
     assert len(hashes) == 3 and len(set(hashes)) == 3
+
+
+def test_only_updates_the_bot_replied_to_are_written_to_the_journal(
+    tg, bot_settings, engine
+) -> None:
+    """Stickers in groups, side talk and inline keystrokes once cost a database write each."""
+    with running(bot_settings, engine):
+        tg.send_sticker(GROUP, chat_type="supergroup", user_id=MEMBER)
+        tg.send_text(GROUP, "คุยกันเองในกลุ่ม", chat_type="supergroup", user_id=MEMBER)
+        tg.inline_query(77, DBD_2020)
+        tg.wait_for("answerInlineQuery", timeout=WAIT)
+        asked = tg.send_text(CHAT, DBD_2020)
+        assert_dbd_2020_answer(reply(tg))
+    records = Records(bot_settings.database, bot_settings.hash_salt)
+    try:
+        with records.db.connect() as conn:
+            journaled = conn.execute(sa.select(handled_updates.c.update_id)).scalars().all()
+    finally:
+        records.close()
+    assert len(journaled) == 1 and tg.pending_updates() == []
+    assert asked["message_id"]  # the one answered question is the one journaled
