@@ -140,6 +140,9 @@ def answer_html(answer: Answer, notes: Sequence[str] = ()) -> str:
     return "\n\n".join(part for part in (head, body, notes_html(notes)) if part)
 
 
+MORE_LINKS = 8  # an overview cites dozens of pages: a phone screen shows this many, then a count
+
+
 def has_more(answer: Answer) -> bool:
     """Whether "more sources" has anything to show: other passages, or the answering
     article's pages beyond the one that backs the passage."""
@@ -154,7 +157,10 @@ def more_html(answer: Answer) -> str | None:
     parts = [f"<b>{esc(texts.MORE_TITLE)}</b>"]
     others = answer.hits[0].chunk.more_sources
     if others:
-        links = "\n".join(f"🔗 {esc(url)}" for url in others)
+        links = "\n".join(f"🔗 {esc(url)}" for url in others[:MORE_LINKS])
+        rest = len(others) - MORE_LINKS
+        if rest > 0:
+            links += "\n" + esc(texts.MORE_LINKS.format(count=rest))
         parts.append(f"{esc(texts.ARTICLE_SOURCES)}\n{links}")
     rest = answer.hits[1:]
     parts += [f"<b>{n}.</b>\n{hit_html(hit.chunk)}" for n, hit in enumerate(rest, start=1)]

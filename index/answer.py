@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import thai
+from .query import years_in
 from .reader import Reader, Reading
 from .search import Hit, SearchResult
 
@@ -138,8 +139,13 @@ GAP_PHRASES = ("ยังไม่พบแหล่งข้อมูล", "ไ
 
 
 def gap_sentence(question: str, passage: str) -> str | None:
-    """The sentence of ``passage`` stating a gap that shares most words with the question."""
+    """The sentence of ``passage`` stating a gap that shares most words with the question,
+    among those about a year it asks about when it names one (a gap of another year is no
+    answer)."""
     gaps = [s for s, _ in _sentences(passage) if any(p in s for p in GAP_PHRASES)]
+    asked = years_in(question)
+    if asked:
+        gaps = [s for s in gaps if asked & years_in(s)]
     return best_sentence(question, " ".join(gaps)) if gaps else None
 
 
@@ -147,27 +153,31 @@ def known_gap(answer: Answer, threshold: Threshold) -> Answer:
     """``answer``, or "the sources do not know" when that is what the best passage says.
 
     Only a passage retrieval is sure of (the no-reader threshold, the asked year) counts, and
-    only when nothing was found or the found sentence is itself the gap: a passage that answers
-    with a fact keeps its answer."""
-    if not answer.hits or (answer.found and not any(p in answer.sentence for p in GAP_PHRASES)):
+    only when nothing was found or the found sentence is itself a gap: a passage that answers
+    with a fact keeps its answer. A found sentence that states a gap about something else is
+    no answer at all."""
+    said_gap = answer.found and any(p in answer.sentence for p in GAP_PHRASES)
+    if not answer.hits or (answer.found and not said_gap):
         return answer
     top = answer.hits[0]
-    if not top.year_ok or top.score < threshold.min_score:
-        return answer
     sentence = gap_sentence(answer.question, top.chunk.text)
-    if sentence is None:
-        return answer
-    return replace(
-        answer,
-        found=False,
-        text=top.chunk.text,
-        sentence=sentence,
-        span="",
-        span_start=-1,
-        span_end=-1,
-        lead="",
-        unknown=True,
-    )
+    if sentence is not None and top.year_ok and top.score >= threshold.min_score:
+        return replace(
+            answer,
+            found=False,
+            text=top.chunk.text,
+            sentence=sentence,
+            span="",
+            span_start=-1,
+            span_end=-1,
+            lead="",
+            unknown=True,
+        )
+    if said_gap:
+        return replace(
+            answer, found=False, text="", sentence="", span="", span_start=-1, span_end=-1, lead=""
+        )
+    return answer
 
 
 # Words that point back to something named before: a sentence holding one is shown after the

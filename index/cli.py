@@ -114,7 +114,7 @@ def answer_text(answer: Answer) -> str:
     sentence = " ".join(part for part in (answer.lead, answer.sentence) if part)
     head = f"คำตอบ: {answer.span}\n{sentence}" if answer.span else sentence
     dated = f"ข้อมูล ณ {top.updated}" if top.updated else top.date
-    more = "".join(f"\nแหล่งอื่นของบทความ: {url}" for url in top.more_sources)
+    more = f"\nแหล่งอื่นของบทความ {len(top.more_sources)} แห่ง (ดูใน --json)" if top.more_sources else ""
     return (
         f"{year}{head}\n\n{answer.text}\n\n"
         f"ที่มา: {top.title} ({dated})\n{top.url}{more}\nความมั่นใจ {answer.confidence:.2f}"

@@ -42,3 +42,11 @@ def test_an_unsure_or_other_year_passage_is_no_known_gap():
 def test_a_passage_without_a_gap_changes_nothing():
     answer = _answer(FACT, found=False)
     assert known_gap(answer, SURE) is answer
+
+
+def test_a_found_sentence_stating_a_gap_of_another_year_is_not_found():
+    other_year = "แหล่งข้อมูลไม่ได้ระบุว่า 33 รางวัลของปี 2564 แบ่งเป็นประเภทละกี่รางวัลบ้าง"
+    answer = _answer(other_year, found=True)
+    answer.question = "ปี 2568 มอบรางวัลทั้งหมดกี่รางวัล"
+    said = known_gap(answer, SURE)
+    assert not said.found and not said.unknown and said.sentence == ""

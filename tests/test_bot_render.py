@@ -190,3 +190,10 @@ def test_echoes_drop_links_and_handles(said, shown) -> None:
 
 def test_echoes_are_short() -> None:
     assert render.echo("ก" * 1000) == "ก" * 200 + "…"
+
+
+def test_an_overview_with_dozens_of_pages_lists_a_screenful_then_a_count() -> None:
+    pages = tuple(f"https://example.go.th/{n}" for n in range(30))
+    more, _ = parse_html(render.more_html(answer(chunk(more_sources=pages))))
+    assert more.count("🔗 ") == render.MORE_LINKS
+    assert texts.MORE_LINKS.format(count=30 - render.MORE_LINKS) in more
