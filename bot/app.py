@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -39,6 +40,7 @@ from .feedback import hash_salt
 from .journal import JournaledApplication
 from .polling import run_polling
 from .records import Records
+from .render import esc
 from .services import KEY, Services
 
 log = logging.getLogger(__name__)
@@ -158,10 +160,38 @@ async def _post_init(app: Application) -> None:
     info = svc.engine.info()
     log.info("engine ready: %d articles, years %s", info.articles, render.years_text(info.years))
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
-    staff_menu = [BotCommand(name, text) for name, text in texts.COMMANDS + texts.STAFF_COMMANDS]
-    for chat_id in svc.settings.staff_chat_ids:  # staff commands are listed in staff chats only
-        await app.bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(chat_id))
+    await _staff_menus(app, svc)
     await asyncio.to_thread(svc.records.purge, svc.settings.retention_days)
+
+
+async def _staff_menus(app: Application, svc: Services) -> None:
+    """The staff command menu, listed in staff chats only.
+
+    A staff chat id that no longer works (a group upgraded to a supergroup, the bot removed, a
+    typo) must not stop the bot: it is logged and the working staff chats are told. When
+    Telegram names the supergroup a group became, the bot follows it for this run and says
+    which id to set."""
+    staff_menu = [BotCommand(name, text) for name, text in texts.COMMANDS + texts.STAFF_COMMANDS]
+    broken: dict[int, str] = {}
+    for chat_id in svc.settings.staff_chat_ids:
+        try:
+            await app.bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(chat_id))
+        except ChatMigrated as exc:
+            broken[chat_id] = texts.STAFF_CHAT_MOVED.format(old=chat_id, new=exc.new_chat_id)
+            svc.staff_chats.discard(chat_id)
+            svc.staff_chats.add(exc.new_chat_id)
+            try:
+                await app.bot.set_my_commands(
+                    staff_menu, scope=BotCommandScopeChat(exc.new_chat_id)
+                )
+            except TelegramError as again:
+                log.warning("staff chat %s: %s", exc.new_chat_id, again)
+        except TelegramError as exc:
+            broken[chat_id] = texts.STAFF_CHAT_BROKEN.format(chat=chat_id, reason=exc.message)
+            svc.staff_chats.discard(chat_id)
+    for note in broken.values():
+        log.warning("%s", note)
+        await staff.tell_staff(app.bot, svc, esc(note))
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -49,11 +49,13 @@ class Services:
     conversations: Conversations = field(init=False)
     limiter: RateLimiter = field(init=False)
     inline_limiter: RateLimiter = field(init=False)
+    staff_chats: set[int] = field(init=False)  # the settings' staff chats that work, as followed
     reindexing: bool = False  # set and cleared on the event loop: one reindex at a time
     _purged_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.records, self.outbox)
+        self.staff_chats = set(self.settings.staff_chat_ids)
         self.conversations = Conversations(self.settings.followup_seconds)
         self.limiter = RateLimiter(self.settings.user_rate_per_minute)
         # Inline queries arrive as the user types, several per question: a looser limit.

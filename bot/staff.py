@@ -49,7 +49,7 @@ Handler = Callable[[Update, "object"], Awaitable[None]]
 
 
 def is_staff_chat(svc: Services, chat_id: int) -> bool:
-    return chat_id in svc.settings.staff_chat_ids
+    return chat_id in svc.staff_chats
 
 
 def allowed(svc: Services, update: Update) -> bool:
@@ -376,7 +376,7 @@ async def report_error(bot: Bot, svc: Services, update: object, error: BaseExcep
 async def tell_staff(bot: Bot, svc: Services, text: str) -> None:
     """A one-line notice to every staff chat; one Telegram cannot parse goes again as plain
     text (a notice is never lost to its markup), and a failure to deliver is only logged."""
-    for chat_id in svc.settings.staff_chat_ids:
+    for chat_id in sorted(svc.staff_chats):
         try:
             try:
                 await bot.send_message(chat_id, text)

@@ -85,6 +85,14 @@ INLINE_LIMITED = "ถามถี่เกินไป กรุณารอส�
 
 # --------------------------------------------------------------------------- staff (bot/staff.py)
 
+STAFF_CHAT_MOVED = (
+    "⚠️ staff chat {old} became supergroup {new}: followed for this run; "
+    "set DGBOT_STAFF_CHAT_IDS to {new}"
+)
+STAFF_CHAT_BROKEN = (
+    "⚠️ staff chat {chat} does not work ({reason}): skipped; check DGBOT_STAFF_CHAT_IDS"
+)
+
 STAFF_COMMANDS = (
     ("eval", "ทีมงาน: วัดผลกับชุดคำถามมาตรฐาน"),
     ("reindex", "ทีมงาน: สร้างดัชนีใหม่จาก corpus"),

@@ -159,6 +159,7 @@ class _Fault:
     reset_connection: bool
     remaining: int
     when: Predicate | None
+    migrate_to_chat_id: int | None = None
 
     def matches(self, method: str, params: JSON) -> bool:
         return (
@@ -189,6 +190,8 @@ class _Fault:
         else:
             description = f"Error {status}"
         parameters = {"retry_after": retry_after} if retry_after is not None else None
+        if self.migrate_to_chat_id is not None:
+            parameters = {"migrate_to_chat_id": self.migrate_to_chat_id}
         return TelegramApiError(status, description, parameters)
 
 
@@ -1288,8 +1291,12 @@ class FakeTelegram:
         times: int = 1,
         reset_connection: bool = False,
         when: Predicate | None = None,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` ("*" for any) that satisfy ``when`` fail.
+
+        - ``migrate_to_chat_id``: the error says the group became this supergroup, as Telegram
+          answers calls to a group that was upgraded (give ``status=400``).
 
         - ``status``: answer with this HTTP status and Telegram's error body; 429 (the default
           when neither ``delay`` nor ``reset_connection`` is given) carries
@@ -1312,6 +1319,7 @@ class FakeTelegram:
             reset_connection=reset_connection,
             remaining=times,
             when=when,
+            migrate_to_chat_id=migrate_to_chat_id,
         )
         with self._cond:
             self._faults.append(fault)

@@ -315,3 +315,36 @@ def test_the_database_is_away_notice_escapes_the_drivers_words() -> None:
     [notice] = told
     text, _ = parse_html(notice)  # raises if Telegram could not parse it
     assert 'host "<db>" & port 5432 refused' in text
+
+
+def test_a_stale_staff_chat_id_does_not_stop_the_bot(tg, staff_settings, engine) -> None:  # noqa: F811
+    """A group upgraded to a supergroup and a chat the bot left once made set_my_commands raise
+    in post_init, and the bot exited. It starts, follows the upgrade and tells staff."""
+    upgraded, moved_to, kicked = -4001, -1004001, -4002
+    settings = replace(staff_settings, staff_chat_ids=(upgraded, STAFF_CHAT, kicked))
+
+    def menu_for(chat_id: int):
+        return lambda params: (params.get("scope") or {}).get("chat_id") == chat_id
+
+    tg.inject_fault(
+        "setMyCommands",
+        status=400,
+        description="Bad Request: group chat was upgraded to a supergroup chat",
+        migrate_to_chat_id=moved_to,
+        when=menu_for(upgraded),
+    )
+    tg.inject_fault(
+        "setMyCommands",
+        status=403,
+        description="Forbidden: bot was kicked from the group chat",
+        when=menu_for(kicked),
+    )
+    with running(settings, engine):
+        notices = [staff_reply(tg)["text"] for _ in range(2)]
+        tg.send_text(CITIZEN, DBD_2020)  # serving
+        assert_dbd_2020_answer(reply(tg, CITIZEN))
+        tg.send_command(moved_to, "stats", chat_type="supergroup", user_id=STAFF)
+        assert reply(tg, moved_to)["text"] != texts.STAFF_ONLY  # the upgrade was followed
+    assert notices[0] == texts.STAFF_CHAT_MOVED.format(old=upgraded, new=moved_to)
+    assert notices[1].startswith(f"⚠️ staff chat {kicked} does not work (")
+    assert tg.wait_for("setMyCommands", menu_for(moved_to), timeout=1)
