@@ -98,15 +98,27 @@ def cmd_forget(args: argparse.Namespace) -> int:
             f"no hash salt: neither DGBOT_HASH_SALT nor {settings.cache_dir / SALT_FILE} is set; "
             "run this where the bot runs (same DGBOT_CACHE_DIR), or no record could match"
         )
+    user_id = args.user_id if args.user_id is not None else _user_id_from_stdin()
     try:
-        forgotten = _records(settings).forget(args.user_id)
+        forgotten = _records(settings).forget(user_id)
     except SQLAlchemyError as exc:
         return _database_error(exc)
     print(
         f"deleted {forgotten.questions} question(s) and {forgotten.votes} vote(s) or verdict(s) "
-        f"of user {args.user_id}"
+        f"of user {user_id}"
     )
     return 0
+
+
+def _user_id_from_stdin() -> int:
+    """The user id piped in (kept out of the process list and the shell history)."""
+    text = sys.stdin.readline().strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(
+            f"forget: expected a Telegram user id on stdin, got {text[:20]!r}"
+        ) from None
 
 
 def _date(text: str) -> dt.date:
@@ -142,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         description="delete everything the Telegram user USER_ID asked (with the votes on it) "
         "and every vote they gave; prints how many records were deleted",
     )
-    forget.add_argument("user_id", type=int, metavar="USER_ID", help="the Telegram user id")
+    forget.add_argument(
+        "user_id",
+        type=int,
+        nargs="?",
+        metavar="USER_ID",
+        help="the Telegram user id (leave it out to read it from stdin)",
+    )
     forget.set_defaults(func=cmd_forget)
     return run(parser, argv)
 

@@ -120,24 +120,33 @@ class Reading:
 
 
 class Conversations:
-    """Per-chat memory of the last answer, kept for ``window`` seconds."""
+    """Per-person memory of the last answer in each chat, kept for ``window`` seconds.
+
+    Keyed by chat and asker: in a group, one member's short question continues their own last
+    question, never another member's (whose words would then be recorded under their name)."""
 
     def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.window, self.clock = window, clock
-        self._turns: OrderedDict[int, Turn] = OrderedDict()
+        self._turns: OrderedDict[tuple[int, int], Turn] = OrderedDict()
 
-    def read(self, chat_id: int, text: str) -> Reading:
-        turn = self._turns.get(chat_id)
+    def read(self, chat_id: int, user_id: int, text: str) -> Reading:
+        turn = self._turns.get((chat_id, user_id))
         if turn is None or self.clock() - turn.at > self.window:
             return Reading(text, False, None)
         merged = merge(turn.question, text)
         return Reading(merged or text, merged is not None, turn.year)
 
-    def remember(self, chat_id: int, question: str, year: int | None) -> None:
-        self._turns[chat_id] = Turn(question, year, self.clock())
-        self._turns.move_to_end(chat_id)
+    def remember(self, chat_id: int, user_id: int, question: str, year: int | None) -> None:
+        key = (chat_id, user_id)
+        self._turns[key] = Turn(question, year, self.clock())
+        self._turns.move_to_end(key)
         while len(self._turns) > MAX_CHATS:
             self._turns.popitem(last=False)
 
-    def forget(self, chat_id: int) -> None:
-        self._turns.pop(chat_id, None)
+    def forget(self, chat_id: int, user_id: int) -> None:
+        self._turns.pop((chat_id, user_id), None)
+
+    def forget_user(self, user_id: int) -> None:
+        """Everything remembered of one person, in every chat (/forget)."""
+        for key in [k for k in self._turns if k[1] == user_id]:
+            del self._turns[key]

@@ -7,7 +7,6 @@ rendered answer with its buttons.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import unicodedata
@@ -32,6 +31,7 @@ from index import Answer
 
 from . import render, staff, texts
 from .limits import Verdict
+from .records import utcnow
 from .send import send_html, typing
 from .services import services
 from .store import Stored
@@ -120,7 +120,8 @@ async def _answer_question(
         await _reply(update, context, render.help_html(context.bot.username))
         return
     svc = services(context)
-    verdict = svc.limiter.check(asker_id(update))
+    asker = asker_id(update)
+    verdict = svc.limiter.check(asker)
     if verdict is not Verdict.ALLOW:
         if verdict is Verdict.WARN:
             await _reply(update, context, texts.RATE_LIMITED)
@@ -129,24 +130,24 @@ async def _answer_question(
         notes = (*notes, texts.TRUNCATED.format(limit=MAX_QUESTION_CHARS))
     chat_id = update.effective_chat.id
     await typing(context.bot, chat_id)
-    reading = svc.conversations.read(chat_id, question)
+    reading = svc.conversations.read(chat_id, asker, question)
     if reading.merged:
         notes = (texts.ASKED.format(question=render.echo(reading.question)), *notes)
-    started = time.perf_counter()
+    started, asked_at = time.perf_counter(), utcnow()
     answer = await svc.answer(reading.question, reading.reference_year)
     latency_ms = (time.perf_counter() - started) * 1000
-    chat_type, user_id = update.effective_chat.type, asker_id(update)
-    receipt = await svc.record(answer, chat_type, user_id, latency_ms)
+    chat_type, user_id = update.effective_chat.type, asker
+    receipt = await svc.record(answer, chat_type, user_id, latency_ms, asked_at)
     notes = (*notes, *render.year_notes(answer))
     if not answer.found:
-        svc.conversations.forget(chat_id)
+        svc.conversations.forget(chat_id, asker)
         if answer.unknown:
             html = render.unknown_html(answer, notes)
         else:
             html = render.not_found_html(question, notes)
         sent = await _reply(update, context, html, render.examples_keyboard())
     else:
-        svc.conversations.remember(chat_id, reading.question, _year(answer))
+        svc.conversations.remember(chat_id, asker, reading.question, _year(answer))
         key = svc.answers.put(chat_id, answer, receipt)
         keyboard = render.answer_keyboard(key, more=render.has_more(answer))
         sent = await _reply(update, context, render.answer_html(answer, notes), keyboard)
@@ -192,15 +193,18 @@ async def about(update: Update, context: Context) -> None:
 
 async def new_topic(update: Update, context: Context) -> None:
     """/new: the next question is not read as a follow-up."""
-    services(context).conversations.forget(update.effective_chat.id)
+    services(context).conversations.forget(update.effective_chat.id, asker_id(update))
     await _reply(update, context, texts.NEW_TOPIC)
 
 
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything this user asked from the record, with the votes on it."""
-    records = services(context).records
-    forgotten = await asyncio.to_thread(records.forget, asker_id(update))
-    await _reply(update, context, texts.FORGOTTEN.format(count=forgotten.questions))
+    svc = services(context)
+    forgotten = await svc.forget(asker_id(update), update.effective_chat.id)
+    if forgotten is None:
+        await _reply(update, context, texts.FORGET_HELD)
+    else:
+        await _reply(update, context, texts.FORGOTTEN.format(count=forgotten.questions))
 
 
 async def ask(update: Update, context: Context) -> None:

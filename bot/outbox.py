@@ -46,7 +46,7 @@ class Outbox:
         self.notify: Notify | None = None  # set once the bot can talk to the staff chats
         self.dropped = 0
         self._away = False  # a write failed and the queue has not been emptied since
-        self._held: deque[tuple[str, Write]] = deque()
+        self._held: deque[tuple[str, Write, str]] = deque()  # what, how, whose (a user hash)
         self._task: asyncio.Task | None = None
 
     @property
@@ -58,15 +58,17 @@ class Outbox:
         """The last write found the database away and it has not been seen back since."""
         return self._away
 
-    async def write(self, what: str, write: Write) -> bool:
+    async def write(self, what: str, write: Write, owner: str = "") -> bool:
         """Run ``write`` in a thread now, or hold it while the database is away (or while
-        earlier writes still wait, so the order is kept); True if it was written now."""
+        earlier writes still wait, so the order is kept); True if it was written now.
+        ``owner`` (a user hash) lets ``drop`` find a held write when its user asks to be
+        forgotten."""
         if not self._held and not self._away:
             try:
                 await asyncio.to_thread(write)
                 return True
             except UNAVAILABLE as exc:
-                self._hold(what, write)
+                self._hold(what, write, owner)
                 if not self._away:  # writes already under way may fail too: tell once
                     self._away = True
                     log.warning(
@@ -80,17 +82,24 @@ class Outbox:
             except Exception:
                 log.exception("could not record %s; it is not kept", what)
                 return False
-        self._hold(what, write)
+        self._hold(what, write, owner)
         return False
 
-    def later(self, what: str, write: Write) -> None:
+    def later(self, what: str, write: Write, owner: str = "") -> None:
         """Hold ``write`` behind what already waits: it depends on a write not done yet."""
-        self._hold(what, write)
+        self._hold(what, write, owner)
 
-    def _hold(self, what: str, write: Write) -> None:
-        self._held.append((what, write))
+    def drop(self, owner: str) -> int:
+        """Forget the held writes of ``owner``; how many there were."""
+        kept = deque(item for item in self._held if item[2] != owner)
+        dropped = len(self._held) - len(kept)
+        self._held = kept
+        return dropped
+
+    def _hold(self, what: str, write: Write, owner: str = "") -> None:
+        self._held.append((what, write, owner))
         if len(self._held) > self.limit:
-            lost, _ = self._held.popleft()
+            lost, _, _ = self._held.popleft()
             self.dropped += 1
             log.error(
                 "record queue full (%d waiting): dropped the oldest (%s); %d dropped so far",
@@ -107,7 +116,8 @@ class Outbox:
         """Write what waits, oldest first, until the database fails again; how many written."""
         written = 0
         while self._held:
-            what, write = self._held[0]
+            item = self._held[0]
+            what, write, _ = item
             try:
                 await asyncio.to_thread(write)
             except UNAVAILABLE:
@@ -116,7 +126,8 @@ class Outbox:
                 log.exception("could not record %s after the database came back; dropped", what)
             else:
                 written += 1
-            self._held.popleft()
+            if self._held and self._held[0] is item:  # ``drop`` may have taken it meanwhile
+                self._held.popleft()
         if self._away and not self._held:
             self._away = False
             log.info("the database is back: wrote %d held records", written)

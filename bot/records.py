@@ -232,8 +232,16 @@ class Records:
         """Keep a question with its answer; returns its id, for votes and verdicts later."""
         return self.insert_question(self.question_row(answer, chat_type, user_id, latency_ms))
 
-    def question_row(self, answer: Answer, chat_type: str, user_id: int, latency_ms: float) -> dict:
-        """The row for a question, stamped now: it may be written later if the database is away."""
+    def question_row(
+        self,
+        answer: Answer,
+        chat_type: str,
+        user_id: int,
+        latency_ms: float,
+        at: dt.datetime | None = None,
+    ) -> dict:
+        """The row for a question, stamped when it was asked (``at``, UTC) or now: it may be
+        written later if the database is away."""
         sources = [
             {
                 "article_id": hit.chunk.article_id,
@@ -244,7 +252,7 @@ class Records:
             for hit in answer.hits[:SOURCES_KEPT]
         ]
         row = {
-            "at": utcnow(),
+            "at": at or utcnow(),
             "question": answer.question,
             "chat_type": chat_type,
             "user_hash": self.user_hash(user_id),
@@ -268,9 +276,13 @@ class Records:
         return {"at": utcnow(), "user_hash": self.user_hash(user_id), "helpful": helpful}
 
     def insert_vote(self, row: dict, question_id: int) -> bool:
-        """False when this user already voted on it (the first vote stands)."""
+        """False when this user already voted on it (the first vote stands) or the question is
+        no longer recorded (forgotten, or purged)."""
         try:
             with self.db.begin() as conn:
+                known = conn.scalar(sa.select(questions.c.id).where(questions.c.id == question_id))
+                if known is None:
+                    return False
                 conn.execute(feedback.insert(), {**row, "question_id": question_id})
         except sa.exc.IntegrityError:
             return False

@@ -9,6 +9,7 @@ finishes on the engine it began with.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from .followup import Conversations
 from .journal import Journal
 from .limits import RateLimiter
 from .outbox import Outbox, Receipt
-from .records import Records
+from .records import Forgotten, Records, utcnow
 from .store import AnswerStore
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ KEY = "dgbot"
 ANSWER_WORKERS = 4
 INLINE_FACTOR = 3
 PURGE_EVERY = 3600.0  # seconds between DGBOT_RETENTION_DAYS clean-ups
+# How long a /forget keeps refusing that user's writes stamped before it: far longer than a
+# question takes to answer and record; writes held for the database are dropped at once.
+FORGET_WINDOW = dt.timedelta(minutes=10)
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Services:
     limiter: RateLimiter = field(init=False)
     inline_limiter: RateLimiter = field(init=False)
     staff_chats: set[int] = field(init=False)  # the settings' staff chats that work, as followed
+    forgotten: dict[str, dt.datetime] = field(default_factory=dict)  # user hash → /forget time
     reindexing: bool = False  # set and cleared on the event loop: one reindex at a time
     _purged_at: float = 0.0
 
@@ -73,17 +78,23 @@ class Services:
         )
 
     async def record(
-        self, answer: Answer, chat_type: str, user_id: int, latency_ms: float
+        self,
+        answer: Answer,
+        chat_type: str,
+        user_id: int,
+        latency_ms: float,
+        asked_at: dt.datetime | None = None,
     ) -> Receipt:
-        """Keep the question in the record, now or once the database is back (see Outbox);
-        the receipt gets the question's id when it is written."""
+        """Keep the question (asked at ``asked_at``, UTC) in the record, now or once the
+        database is back (see Outbox); the receipt gets the question's id when it is written."""
         receipt = Receipt()
-        row = self.records.question_row(answer, chat_type, user_id, latency_ms)
+        row = self.records.question_row(answer, chat_type, user_id, latency_ms, asked_at)
 
         def write() -> None:
-            receipt.id = self.records.insert_question(row)
+            if not self._was_forgotten(row):
+                receipt.id = self.records.insert_question(row)
 
-        await self.outbox.write("a question", write)
+        await self.outbox.write("a question", write, owner=row["user_hash"])
         if time.monotonic() - self._purged_at > PURGE_EVERY:
             self._purged_at = time.monotonic()
             await self.outbox.write("the retention clean-up", self._purge)
@@ -94,14 +105,40 @@ class Services:
         row = self.records.vote_row(user_id, helpful)
 
         def write() -> None:
+            if self._was_forgotten(row):
+                return
             if receipt.id is None:
                 raise LookupError("the question it is about was never recorded")
             self.records.insert_vote(row, receipt.id)
 
         if receipt.id is None:
-            self.outbox.later("a vote", write)
+            self.outbox.later("a vote", write, owner=row["user_hash"])
         else:
-            await self.outbox.write("a vote", write)
+            await self.outbox.write("a vote", write, owner=row["user_hash"])
+
+    async def forget(self, user_id: int, chat_id: int) -> Forgotten | None:
+        """/forget: everything of this user goes, in order with the record's other writes.
+
+        Their writes held for the database are dropped, any of theirs still in flight (stamped
+        before now) is refused when it comes, and what the bot keeps in memory of them (the
+        follow-up context, a private chat's answers behind buttons) is cleared; then the
+        record is deleted from, now, or once the database is back (None: not yet)."""
+        mine = self.records.user_hash(user_id)
+        now = utcnow()
+        self.forgotten = {h: t for h, t in self.forgotten.items() if now - t < FORGET_WINDOW}
+        self.forgotten[mine] = now
+        self.outbox.drop(mine)
+        self.conversations.forget_user(user_id)
+        if chat_id == user_id:
+            self.answers.forget_chat(chat_id)
+        done: list[Forgotten] = []
+        await self.outbox.write("a /forget", lambda: done.append(self.records.forget(user_id)))
+        return done[0] if done else None
+
+    def _was_forgotten(self, row: dict) -> bool:
+        """A row of a user who asked to be forgotten after it was stamped."""
+        since = self.forgotten.get(row["user_hash"])
+        return since is not None and row["at"] <= since
 
     def _purge(self) -> None:
         self.records.purge(self.settings.retention_days)

@@ -44,6 +44,10 @@ class AnswerStore:
             self._chats.popitem(last=False)
         return key
 
+    def forget_chat(self, chat_id: int) -> None:
+        """Drop a chat's answers (its buttons then expire politely)."""
+        self._chats.pop(chat_id, None)
+
     def get(self, chat_id: int, key: str) -> Stored | None:
         """The stored answer, or None for a key that expired or never existed."""
         return self._chats.get(chat_id, {}).get(key)

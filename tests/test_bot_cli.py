@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -109,8 +110,16 @@ def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatc
     assert main(["forget", "9"]) == 0
     said = capsys.readouterr().out
     assert said == "deleted 1 question(s) and 2 vote(s) or verdict(s) of user 9\n"
+    records.record_answer(Answer("อีกคำถาม", False, "", "", 0.1), "private", 11, 12.0)
+    monkeypatch.setattr("sys.stdin", io.StringIO("11\n"))  # kept out of ps and shell history
+    assert main(["forget"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 1 question(s)")
     assert records.forget(9).questions == 0 and records.forget(10).questions == 1
+    assert records.forget(11).questions == 0
     records.close()
     with pytest.raises(SystemExit):
         main(["forget", "not-a-number"])
     assert "invalid int value" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("someone\n"))
+    assert main(["forget"]) == 1
+    assert "expected a Telegram user id on stdin" in capsys.readouterr().err

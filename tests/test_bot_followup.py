@@ -60,16 +60,25 @@ class Clock:
 def test_conversations_remember_per_chat_for_a_while() -> None:
     clock = Clock()
     chats = Conversations(window=300, clock=clock)
-    assert chats.read(1, "แล้วปี 2564 ล่ะ").merged is False
-    chats.remember(1, DBD, 2020)
-    reading = chats.read(1, "แล้วปี 2564 ล่ะ")
+    assert chats.read(1, 9, "แล้วปี 2564 ล่ะ").merged is False
+    chats.remember(1, 9, DBD, 2020)
+    reading = chats.read(1, 9, "แล้วปี 2564 ล่ะ")
     assert reading.merged and reading.reference_year == 2020
     assert reading.question == "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2564"
-    assert chats.read(2, "แล้วปี 2564 ล่ะ").merged is False  # another chat
-    standalone = chats.read(1, "รางวัลรัฐบาลดิจิทัลคืออะไร")
+    assert chats.read(2, 9, "แล้วปี 2564 ล่ะ").merged is False  # another chat
+    assert chats.read(1, 8, "แล้วปี 2564 ล่ะ").merged is False  # another member of the group
+    standalone = chats.read(1, 9, "รางวัลรัฐบาลดิจิทัลคืออะไร")
     assert not standalone.merged and standalone.reference_year == 2020  # "ปีที่แล้ว" resolves
     clock.now = 301
-    assert chats.read(1, "แล้วปี 2564 ล่ะ").merged is False  # too late
-    chats.remember(1, DBD, 2020)
-    chats.forget(1)
-    assert chats.read(1, "แล้วปี 2564 ล่ะ") == chats.read(3, "แล้วปี 2564 ล่ะ")
+    assert chats.read(1, 9, "แล้วปี 2564 ล่ะ").merged is False  # too late
+    chats.remember(1, 9, DBD, 2020)
+    chats.forget(1, 9)
+    assert chats.read(1, 9, "แล้วปี 2564 ล่ะ") == chats.read(3, 9, "แล้วปี 2564 ล่ะ")
+    chats.remember(1, 9, DBD, 2020)
+    chats.remember(2, 9, DBD, 2020)
+    chats.remember(2, 8, DBD, 2020)
+    chats.forget_user(9)  # /forget: every chat of that person, no one else's
+    assert (
+        not chats.read(1, 9, "แล้วปี 2564 ล่ะ").merged and not chats.read(2, 9, "แล้วปี 2564 ล่ะ").merged
+    )
+    assert chats.read(2, 8, "แล้วปี 2564 ล่ะ").merged

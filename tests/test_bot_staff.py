@@ -54,7 +54,7 @@ sources:
 @pytest.fixture
 def staff_settings(bot_settings, tmp_path):  # noqa: F811
     gold = tmp_path / "gold.jsonl"
-    lines = (REPO / "tests/data/gold_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (REPO / "tests/data/gold_v1.jsonl").read_text(encoding="utf-8").splitlines()
     gold.write_text(
         "\n".join(line for line in lines if json.loads(line)["id"] in GOLD_IDS) + "\n",
         encoding="utf-8",
@@ -284,7 +284,7 @@ def test_a_staff_notice_telegram_cannot_parse_goes_again_as_plain_text(tg) -> No
     async def tell() -> None:
         defaults = Defaults(parse_mode=ParseMode.HTML)
         async with ExtBot(tg.token, base_url=tg.base_url, defaults=defaults) as bot:
-            svc = SimpleNamespace(settings=SimpleNamespace(staff_chat_ids=(STAFF_CHAT,)))
+            svc = SimpleNamespace(staff_chats={STAFF_CHAT})
             await tell_staff(bot, svc, "⚠️ <b>database</b>: could not connect: x < y & <oops")
 
     asyncio.run(tell())
