@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import statistics
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +44,18 @@ class EvalItem:
 
 
 def holds(text: str, keywords: tuple[str, ...]) -> bool:
-    """Every keyword is in ``text``, compared as match keys (normalised, lower-case)."""
+    """Every keyword is in ``text``, compared as match keys (normalised, lower-case). A keyword
+    that starts or ends with a digit matches whole numbers only: "5" is not in "2563", nor
+    "500" in "1,500"."""
     key = normalize(text).lower()
-    return all(normalize(k).lower() in key for k in keywords)
+    return all(re.search(_keyword_pattern(normalize(k).lower()), key) for k in keywords)
+
+
+@lru_cache(maxsize=4096)
+def _keyword_pattern(keyword: str) -> str:
+    head = r"(?<!\d)(?<!\d,)(?<!\d\.)" if keyword[:1].isdigit() else ""
+    tail = r"(?!\d)(?![,.]\d)" if keyword[-1:].isdigit() else ""
+    return head + re.escape(keyword) + tail
 
 
 @dataclass
