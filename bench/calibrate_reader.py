@@ -7,7 +7,10 @@ A logistic model of "holds the answer" on those two (L2-regularised: dev is smal
 confidence; the cut (``found_at``) is the probability with the best balanced accuracy
 (in-scope answered correctly + out-of-scope refused), ties towards refusing.
 
-    python -m bench.calibrate_reader [--shipped reader-L8.safetensors]
+    python -m bench.calibrate_reader [--shipped reader-L8.safetensors] [--questions FILE ...]
+
+Both dev sets are used by default (v2, then v1): more questions for three parameters, and
+both kinds of wording.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from index.engine import Engine
 from index.evaluate import load_jsonl, run
 from index.settings import Settings
 
-DEV = REPO / "tests/data/dev_questions.jsonl"
-L2 = 0.1  # ridge on the weights (not the bias): 81 questions, three parameters
+DEV = (REPO / "tests/data/dev_questions.jsonl", REPO / "tests/data/dev_v1.jsonl")
+L2 = 0.1  # ridge on the weights (not the bias): a few hundred questions, three parameters
 MARGIN_CLIP = 20.0  # logits beyond this say nothing more
 
 
@@ -78,7 +81,7 @@ def choose_cut(p: np.ndarray, holds: np.ndarray, in_scope: np.ndarray) -> tuple[
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shipped", type=Path, help="reader weights to calibrate (default: shipped)")
-    ap.add_argument("--questions", type=Path, default=DEV)
+    ap.add_argument("--questions", type=Path, nargs="+", default=list(DEV))
     args = ap.parse_args()
     settings = Settings.load()
     with tempfile.TemporaryDirectory(prefix="dgbot-calibrate-") as tmp:
@@ -88,7 +91,8 @@ def main() -> None:
         engine = Engine.open(
             replace(settings, index_dir=Path(tmp) / "idx"), build_if_missing=True, reader=reader
         )
-        x, holds, in_scope = collect(engine, load_jsonl(args.questions))
+        items = [item for path in args.questions for item in load_jsonl(path)]
+        x, holds, in_scope = collect(engine, items)
     bias, w_score, w_margin = fit(x, holds.astype(float))
     calibration = replace(engine.calibration, bias=bias, score=w_score, margin=w_margin)
     p = np.array([calibration.probability(s, m) for s, m in x])

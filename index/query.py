@@ -74,9 +74,8 @@ def expansions(question: str) -> list[str]:
     return out
 
 
-def year_twins(question: str, reference_year: int | None = None) -> list[str]:
-    """The other era's form of each year (2563 → 2020, 2020 → 2563); relative years resolved
-    against ``reference_year`` (Christian era) when one is given, else left alone."""
+def year_twins(question: str) -> list[str]:
+    """The other era's form of each year written (2563 → 2020, 2020 → 2563)."""
     key = thai.normalize(question).lower()
     twins = []
     for match in _YEAR.finditer(key):
@@ -85,12 +84,22 @@ def year_twins(question: str, reference_year: int | None = None) -> list[str]:
             twins.append(str(year - thai.BE_OFFSET))
         elif 1900 <= year <= 2100:
             twins.append(str(year + thai.BE_OFFSET))
-    if reference_year is not None:
-        for phrase, delta in _RELATIVE.items():
-            if phrase in key:
-                ce = reference_year + delta
-                twins += [str(ce + thai.BE_OFFSET), str(ce)]
-    return list(dict.fromkeys(twins))
+    return twins
+
+
+def relative_years(question: str, reference_year: int | None) -> tuple[list[str], list[str]]:
+    """Relative years resolved against ``reference_year`` (Christian era), in both eras: those
+    that must be about that year ("ปีที่แล้ว"), and those only steered towards it ("ล่าสุด":
+    the newest plan or ranking need not be of the newest award year)."""
+    if reference_year is None:
+        return [], []
+    key = thai.normalize(question).lower()
+    hard, soft = [], []
+    for phrase, delta in _RELATIVE.items():
+        if phrase in key:
+            ce = reference_year + delta
+            (soft if phrase in _LATEST else hard).extend([str(ce + thai.BE_OFFSET), str(ce)])
+    return hard, soft
 
 
 def names_relative_year(question: str) -> bool:
@@ -118,10 +127,11 @@ def expand_short_years(question: str) -> str:
 
 def understand(question: str, reference_year: int | None = None) -> Query:
     question = expand_short_years(question)
-    twins = year_twins(question, reference_year)
-    extra = expansions(question) + twins
+    hard, soft = relative_years(question, reference_year)
+    asked = year_twins(question) + hard  # passages must be about these years
+    extra = list(dict.fromkeys(expansions(question) + asked + soft))
     dense = f"{question} ({', '.join(extra)})" if extra else question
     tokens = thai.tokens(question) + [t for e in extra for t in thai.tokens(e)]
     return Query(
-        question, thai.normalize(dense), tuple(tokens), years_in(f"{question} {' '.join(twins)}")
+        question, thai.normalize(dense), tuple(tokens), years_in(f"{question} {' '.join(asked)}")
     )
