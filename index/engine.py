@@ -26,7 +26,7 @@ from .builder import BuildReport, build_index, load_articles
 from .chunking import ChunkParams
 from .corpus import Article
 from .embedder import Embedder, load_embedder
-from .query import names_latest, names_relative_year
+from .query import names_latest, names_relative_year, written_in_english
 from .reader import Reader, load_reader
 from .search import Fusion, Searcher, SearchResult
 from .settings import Settings
@@ -105,7 +105,8 @@ class Engine:
     def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
         """``reference_year`` (e.g. the year of the article a follow-up is about) resolves
         "ปีที่แล้ว"-style years; without it they, and "ล่าสุด" always, mean the corpus's newest
-        year, and the answer says which year that was (``relative_year``)."""
+        year, and the answer says which year that was (``relative_year``). A question in
+        English is answered by retrieval alone: the reader knows Thai questions only."""
         started = time.perf_counter()
         relative = None
         if names_latest(question) or (reference_year is None and names_relative_year(question)):
@@ -113,7 +114,7 @@ class Engine:
         result = self.search(question, max(k, self.passages if self.reader else 0), reference_year)
         searched = time.perf_counter()
         timings = dict(result.timings_ms)
-        if self.reader and self.passages:
+        if self.reader and self.passages and not written_in_english(question):
             readings = read_hits(self.reader, question, result.hits[: self.passages])
             read = time.perf_counter()
             timings["read"] = round((read - searched) * 1000, 2)

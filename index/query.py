@@ -102,6 +102,16 @@ def relative_years(question: str, reference_year: int | None) -> tuple[list[str]
     return hard, soft
 
 
+_LATIN = re.compile(r"[A-Za-z]")
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
+
+
+def written_in_english(question: str) -> bool:
+    """Mostly Latin letters (twice as many as Thai): the reader, trained on Thai questions
+    only, refuses such questions even over the right passage (BENCHMARKS.md, "Corpus v2")."""
+    return len(_LATIN.findall(question)) > 2 * len(_THAI.findall(question))
+
+
 def names_relative_year(question: str) -> bool:
     """Whether the question names a year relative to another ("ปีที่แล้ว", "ล่าสุด")."""
     key = thai.normalize(question).lower()

@@ -45,16 +45,20 @@ def test_year_forms_abbreviations_and_english_reach_2020(engine, question):
     assert "2563" in answer.hits[0].chunk.text
 
 
+def test_an_english_question_is_answered_by_retrieval_alone(engine):
+    """The reader, trained on Thai questions only, refused every English one on dev."""
+    answer = engine.answer("DBD won which award in 2020?")
+    assert answer.found and "read" not in answer.timings_ms and answer.span == ""
+    assert "กรมพัฒนาธุรกิจการค้า" in answer.text and "2563" in answer.text
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="the reader, trained on Thai questions, is unsure of English and yes/no questions "
-    "whose passage is retrieved first, and refuses them: BENCHMARKS.md, 'Corpus v2'",
+    reason="the reader is unsure of a yes/no question whose passage is retrieved first (0.59, "
+    "under the dev cut 0.62) and refuses it: BENCHMARKS.md, 'Corpus v2'",
 )
-@pytest.mark.parametrize(
-    "question", ["DBD won which award in 2020?", "กรมพัฒน์ฯ ได้รางวัลรัฐบาลดิจิทัลปี 2020 ไหม"]
-)
-def test_english_and_yes_no_questions_are_answered(engine, question):
-    assert engine.answer(question).found
+def test_a_yes_no_question_is_answered(engine):
+    assert engine.answer("กรมพัฒน์ฯ ได้รางวัลรัฐบาลดิจิทัลปี 2020 ไหม").found
 
 
 @pytest.mark.parametrize("question", ["วิธีทำต้มยำกุ้งให้อร่อย", "ราคาทองคำวันนี้เท่าไหร่"])

@@ -51,3 +51,11 @@ def test_relative_years_resolve_against_the_reference_year_in_both_eras():
     assert "2567" in understand("ปีที่แล้วใครได้รางวัล", 2025).dense_text
     # Without a reference year nothing is guessed.
     assert understand("ปีที่แล้วใครได้รางวัล").years == frozenset()
+
+
+def test_english_questions_are_told_from_thai_ones():
+    from index.query import written_in_english
+
+    assert written_in_english("DBD won which award in 2020?")
+    assert not written_in_english("กรมพัฒน์ฯ ได้รางวัล DG Awards ปี 2020 ไหม")
+    assert not written_in_english("สพร. คืออะไร")
