@@ -7,7 +7,10 @@ questions the same way (bench/calibrate.py); the reader's confidence was calibra
 default) and gold v1 (tests/data/gold_v1.jsonl) side by side, then v2's shipped-engine results
 per kind of question.
 
-    python -m bench.gold [--questions FILE ...]
+    python -m bench.gold [--questions FILE ...] [--calibration BIAS SCORE MARGIN FOUND_AT]
+
+``--calibration`` adds the shipped engine with another reader calibration beside it (e.g. the
+one fitted on dev v1 alone), on the same index in the same run.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from bench.calibrate import REPO, choose, scores
@@ -62,6 +66,7 @@ def by_kind(report) -> dict[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=Path, nargs="+", default=[GOLD, GOLD_V1])
+    ap.add_argument("--calibration", type=float, nargs=4, metavar=("BIAS", "SCORE", "MARGIN", "AT"))
     args = ap.parse_args()
     settings = Settings.load()
     embedder = load_embedder(settings)
@@ -80,6 +85,16 @@ def main() -> None:
             metrics, kinds[name] = report.metrics(), by_kind(report)
             row = {"set": name, "fusion": "hybrid + reader", "reads": engine.passages}
             print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
+        if args.calibration:
+            bias, score, margin, found_at = args.calibration
+            other = Engine(embedder, engine.searcher, reader=reader)
+            other.calibration = replace(
+                engine.calibration, bias=bias, score=score, margin=margin, found_at=found_at
+            )
+            for name, gold in sets.items():
+                metrics = run(other, gold).metrics()
+                row = {"set": name, "fusion": "hybrid + reader", "calibration": args.calibration}
+                print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
         fusions = {"hybrid": Fusion(), "dense-only": DENSE_ONLY, "grid-choice": GRID_CHOICE}
         for label, fusion in fusions.items():
             engine = Engine(embedder, Searcher(index, embedder, fusion))
