@@ -8,6 +8,7 @@ rendered answer with its buttons.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -47,9 +48,15 @@ Context = ContextTypes.DEFAULT_TYPE
 # --------------------------------------------------------------------------- helpers
 
 
+# A word said three times or more in a row ("ขอบคุณมาก ขอบคุณมาก …") says nothing more the
+# second time; kept whole it drowns the question for retrieval and the reader.
+_REPEATED = re.compile(r"(\S+)(?: \1){2,}(?= |$)")
+
+
 def first_part(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
-    """The question in ``text`` (spaces tidied), cut at a word gap near ``limit``; was it cut?"""
-    text = " ".join(text.split())
+    """The question in ``text`` (spaces tidied, a word repeated in a row said once), cut at a
+    word gap near ``limit``; was it cut?"""
+    text = _REPEATED.sub(r"\1", " ".join(text.split()))
     if not any(unicodedata.category(char)[0] in "LNPS" for char in text):
         return "", False  # only invisible characters or marks with nothing to sit on
     if len(text) <= limit:

@@ -105,8 +105,15 @@ def test_logs_never_show_the_token(caplog) -> None:
 
 def test_long_questions_are_cut_at_a_word_gap() -> None:
     assert first_part("  ถาม   สั้น ๆ \n") == ("ถาม สั้น ๆ", False)
-    text, cut = first_part("คำ " * 600)
-    assert cut and len(text) <= 1000 and text.endswith("คำ")
+    text, cut = first_part(" ".join(f"คำ{n}" for n in range(600)))
+    assert cut and len(text) <= 1000 and text.endswith(f"คำ{text.count(' ')}")
+
+
+def test_a_word_repeated_in_a_row_is_said_once() -> None:
+    question = "กรมพัฒน์ได้รางวัลอะไร"
+    assert first_part(question + " ขอบคุณมาก" * 150) == (question + " ขอบคุณมาก", False)
+    assert first_part("มาก มาก ดี ดี") == ("มาก มาก ดี ดี", False)  # twice is how people talk
+    assert first_part("ปี 2563 2563 2563 ล่ะ") == ("ปี 2563 ล่ะ", False)
 
 
 def test_bot_settings_come_from_the_environment() -> None:
