@@ -77,7 +77,7 @@ def test_odd_text_is_answered_and_shown_literally(tg, unlimited, engine, caplog)
 
 def test_blank_invisible_and_oversized_messages(tg, unlimited, engine, caplog) -> None:  # noqa: F811
     caplog.set_level(logging.WARNING)
-    limit_4096 = ("รางวัลรัฐบาลดิจิทัล " * 300)[:4096]
+    limit_4096 = " ".join(f"รางวัลรัฐบาลดิจิทัล{n}" for n in range(300))[:4096]
     huge = "ก" * 50_000  # no word gap at all: cut hard
     with running(unlimited, NeverSure(engine)):
         tg.send_text(201, "   \n\t  ")

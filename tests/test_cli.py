@@ -59,18 +59,20 @@ def test_ask_json_shape(built_env):
     answer = out["answer"]
     assert set(answer) == {
         *("found", "text", "sentence", "confidence"),
-        *("span", "span_start", "span_end", "lead"),
+        *("span", "span_start", "span_end", "lead", "unknown", "relative_year"),
     }
-    assert answer["found"] is True
+    assert answer["found"] is True and answer["unknown"] is False
     assert (
         answer["span"]
         and answer["sentence"][answer["span_start"] : answer["span_end"]] == (answer["span"])
     )
     assert len(out["sources"]) == 3
     assert set(out["sources"][0]) == {
-        *("article_id", "title", "date", "url", "text"),
+        *("article_id", "title", "date", "url", "urls", "more_urls", "updated", "text"),
         *("score", "dense", "lexical", "span_score", "null_score"),
     }
+    top = out["sources"][0]
+    assert top["url"] == top["urls"][0] and not set(top["urls"]) & set(top["more_urls"])
 
 
 def test_ask_stdin_streams_one_object_per_line(built_env):
