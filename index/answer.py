@@ -69,7 +69,7 @@ class Answer:
     span_end: int = -1
     lead: str = ""  # the sentence before (or the article's title) when ``sentence`` leans on it
     unknown: bool = False  # not found, and ``sentence`` is the sources saying it is not known
-    relative_year: int | None = None  # the year (CE) "ล่าสุด"/"ปีนี้" was read as, if asked
+    relative_year: int | None = None  # the newest year (CE) "ล่าสุด"/"ปีที่แล้ว" were read against
 
 
 @lru_cache(maxsize=4096)

@@ -33,9 +33,8 @@ _Loader.yaml_implicit_resolvers = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # tab, newlines and form feed are text
-_MARKER = re.compile(
-    r"[ \t]*\[(\d+(?:[ \t]*,[ \t]*\d+)*)\][ \t]*$"
-)  # "… [2, 4]" ending a paragraph
+# "… [2, 4]" ending a paragraph: the sources (numbered from 1) that back it
+_MARKER = re.compile(r"[ \t]*\[(\d+(?:[ \t]*,[ \t]*\d+)*)\][ \t]*$")
 
 
 @dataclass(frozen=True)
