@@ -150,7 +150,7 @@ class MessageRateLimiter(AIORateLimiter):
 async def _post_init(app: Application) -> None:
     """Load the engine once (unless the caller gave one) and publish the command menu."""
     svc: Services = app.bot_data[KEY]
-    svc.outbox.notify = functools.partial(staff.tell_staff, app.bot, svc)
+    svc.outbox.notify = functools.partial(staff.announce, app.bot, svc)
     svc.outbox.start()
     if svc.engine is None:
         svc.engine = await asyncio.to_thread(Engine.open, svc.settings, build_if_missing=True)
@@ -191,11 +191,13 @@ async def _staff_menus(app: Application, svc: Services) -> None:
             svc.staff_chats.discard(chat_id)
     for note in broken.values():
         log.warning("%s", note)
-        await staff.tell_staff(app.bot, svc, esc(note))
+        staff.notify_staff(app.bot, svc, esc(note))
 
 
 async def _post_shutdown(app: Application) -> None:
     svc: Services = app.bot_data[KEY]
+    if svc.background:  # staff notices on their way get a moment to arrive
+        await asyncio.wait(svc.background, timeout=5)
     svc.executor.shutdown(wait=True, cancel_futures=True)
     await svc.outbox.stop()
     svc.records.close()

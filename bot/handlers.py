@@ -7,11 +7,12 @@ rendered answer with its buttons.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from telegram import (
     Bot,
@@ -43,6 +44,7 @@ MAX_QUESTION_CHARS = 1000  # longer messages are answered from their first part
 INLINE_CACHE_SECONDS = 60
 
 Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[[Update, Context], Awaitable[None]]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -119,6 +121,27 @@ async def _reply(
     )
 
 
+async def _within_quota(update: Update, context: Context) -> bool:
+    """Every reply costs its asker one of their questions a minute, commands and stickers too:
+    a flood of /help in a group otherwise fills the group's send limit and keeps handler slots
+    busy for everyone. Over the quota the asker is told once, then nothing is sent."""
+    verdict = services(context).limiter.check(asker_id(update))
+    if verdict is Verdict.WARN:
+        await _reply(update, context, texts.RATE_LIMITED)
+    return verdict is Verdict.ALLOW
+
+
+def within_quota(handler: Handler) -> Handler:
+    """``handler``, run only while its asker is within their quota."""
+
+    @functools.wraps(handler)
+    async def gated(update: Update, context: Context) -> None:
+        if await _within_quota(update, context):
+            await handler(update, context)
+
+    return gated
+
+
 async def _answer_question(
     update: Update, context: Context, text: str, notes: Sequence[str] = ()
 ) -> None:
@@ -128,10 +151,7 @@ async def _answer_question(
         return
     svc = services(context)
     asker = asker_id(update)
-    verdict = svc.limiter.check(asker)
-    if verdict is not Verdict.ALLOW:
-        if verdict is Verdict.WARN:
-            await _reply(update, context, texts.RATE_LIMITED)
+    if not await _within_quota(update, context):
         return
     if cut:
         notes = (*notes, texts.TRUNCATED.format(limit=MAX_QUESTION_CHARS))
@@ -182,28 +202,33 @@ async def _stored_for_button(update: Update, context: Context) -> tuple[str, Sto
 # --------------------------------------------------------------------------- commands
 
 
+@within_quota
 async def start(update: Update, context: Context) -> None:
     """/start: what the bot knows and three questions to try."""
     html = render.start_html(services(context).corpus())
     await _reply(update, context, html, render.examples_keyboard())
 
 
+@within_quota
 async def help_command(update: Update, context: Context) -> None:
     """/help, unknown commands and empty questions: how to ask."""
     await _reply(update, context, render.help_html(context.bot.username))
 
 
+@within_quota
 async def about(update: Update, context: Context) -> None:
     """/about: where the answers come from and how they are found."""
     await _reply(update, context, render.about_html(services(context).corpus()))
 
 
+@within_quota
 async def new_topic(update: Update, context: Context) -> None:
     """/new: the next question is not read as a follow-up."""
     services(context).conversations.forget(update.effective_chat.id, asker_id(update))
     await _reply(update, context, texts.NEW_TOPIC)
 
 
+@within_quota
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything this user asked from the record, with the votes on it."""
     svc = services(context)
@@ -242,7 +267,8 @@ async def edited_question(update: Update, context: Context) -> None:
 
 async def not_text(update: Update, context: Context) -> None:
     """Stickers, photos, voice, files, locations: only typed questions can be answered."""
-    if addressed_text(update.effective_message, context.bot) is not None:
+    addressed = addressed_text(update.effective_message, context.bot) is not None
+    if addressed and await _within_quota(update, context):
         await _reply(update, context, texts.TEXT_ONLY)
 
 

@@ -55,6 +55,8 @@ class Services:
     inline_limiter: RateLimiter = field(init=False)
     staff_chats: set[int] = field(init=False)  # the settings' staff chats that work, as followed
     forgotten: dict[str, dt.datetime] = field(default_factory=dict)  # user hash → /forget time
+    notices: dict[str, float] = field(default_factory=dict)  # staff notice → when last sent
+    background: set[asyncio.Task] = field(default_factory=set)  # staff notices on their way
     reindexing: bool = False  # set and cleared on the event loop: one reindex at a time
     _purged_at: float = 0.0
 

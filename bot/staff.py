@@ -370,7 +370,30 @@ async def report_error(bot: Bot, svc: Services, update: object, error: BaseExcep
     text = texts.STAFF_ERROR.format(
         error=esc(error.__class__.__name__), kind=_kind(update), where=esc(_where(error))
     )
-    await tell_staff(bot, svc, text)
+    notify_staff(bot, svc, text)
+
+
+# The same notice again within this long says nothing new: a burst of one error is one message.
+NOTICE_REPEAT_SECONDS = 600.0
+
+
+def notify_staff(bot: Bot, svc: Services, text: str) -> None:
+    """Send a staff notice in the background, once per NOTICE_REPEAT_SECONDS for the same text.
+    Nothing waits for it: staff chats are groups, whose send limit must not hold up a handler
+    (or the record's queue) that has other chats to serve."""
+    now = time.monotonic()
+    svc.notices = {t: at for t, at in svc.notices.items() if now - at < NOTICE_REPEAT_SECONDS}
+    if text in svc.notices:
+        return
+    svc.notices[text] = now
+    task = asyncio.get_running_loop().create_task(tell_staff(bot, svc, text))
+    svc.background.add(task)  # kept until done: the loop holds tasks only weakly
+    task.add_done_callback(svc.background.discard)
+
+
+async def announce(bot: Bot, svc: Services, text: str) -> None:
+    """``notify_staff`` where a coroutine is wanted (the record's queue tells staff this way)."""
+    notify_staff(bot, svc, text)
 
 
 async def tell_staff(bot: Bot, svc: Services, text: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from telegram.ext import Application
 
-from bot import texts
+from bot import render, texts
 from bot.app import build_application, serve
 from bot.records import Records, feedback, handled_updates, questions
 from index import Answer, CorpusInfo, Engine, Settings
@@ -391,3 +391,23 @@ def test_only_updates_the_bot_replied_to_are_written_to_the_journal(
     journaled = recorded(bot_settings, handled_updates.c.update_id)
     assert len(journaled) == 1 and tg.pending_updates() == []
     assert asked["message_id"]  # the one answered question is the one journaled
+
+
+def test_a_flood_of_commands_in_a_group_does_not_stall_other_chats(
+    tg, bot_settings, engine
+) -> None:
+    """70 /help@bot from one member once went out at the group's 20-a-minute send limit, each
+    waiting reply holding a handler slot: an unrelated private /help waited 56 s. Commands now
+    count against the member's quota like questions, so the flood is mostly not answered."""
+    with running(bot_settings, engine):
+        for _ in range(70):
+            tg.send_command(GROUP, "help", addressed=True, chat_type="supergroup", user_id=MEMBER)
+        started = time.monotonic()
+        tg.send_command(CHAT, "help")
+        assert reply(tg)["text"].startswith(render.plain_text(texts.HELP.split("\n")[0]))
+        waited = time.monotonic() - started
+        time.sleep(1)  # let the group's replies that are going out go out
+    group = [m["text"] for m in tg.sent_messages(GROUP)]
+    assert waited < 5, f"the private reply waited {waited:.1f} s"
+    assert len(group) <= bot_settings.user_rate_per_minute + 1
+    assert group.count(texts.RATE_LIMITED) <= 1

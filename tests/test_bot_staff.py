@@ -348,3 +348,27 @@ def test_a_stale_staff_chat_id_does_not_stop_the_bot(tg, staff_settings, engine)
     assert notices[0] == texts.STAFF_CHAT_MOVED.format(old=upgraded, new=moved_to)
     assert notices[1].startswith(f"⚠️ staff chat {kicked} does not work (")
     assert tg.wait_for("setMyCommands", menu_for(moved_to), timeout=1)
+
+
+def test_staff_notices_go_out_in_the_background_once_per_burst(tg) -> None:  # noqa: F811
+    """A burst of the same failure is one notice, and no handler waits for it to be sent."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from telegram.ext import ExtBot
+
+    from bot.staff import notify_staff
+
+    async def burst() -> int:
+        async with ExtBot(tg.token, base_url=tg.base_url) as bot:
+            svc = SimpleNamespace(staff_chats={STAFF_CHAT}, notices={}, background=set())
+            for _ in range(5):
+                notify_staff(bot, svc, "⚠️ the same failure")
+            notify_staff(bot, svc, "⚠️ another failure")
+            waiting = len(svc.background)  # nothing was awaited yet: both are on their way
+            await asyncio.wait(svc.background, timeout=5)
+            return waiting
+
+    assert asyncio.run(burst()) == 2
+    texts_sent = sorted(m["text"] for m in tg.sent_messages(STAFF_CHAT))
+    assert texts_sent == ["⚠️ another failure", "⚠️ the same failure"]
