@@ -7,7 +7,9 @@ half-built index, and a failure leaves the live index untouched on disk and in m
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,11 +34,13 @@ class Reindexed:
 
 def _staging(live: Path) -> Path:
     """A copy of the live index: unchanged articles keep their vectors, and added/changed/
-    removed are reported against what is in service."""
-    folder = live.with_name(f".{live.name}-staging")
-    shutil.rmtree(folder, ignore_errors=True)
+    removed are reported against what is in service. Each reindex gets a folder of its own
+    (named like a build's work folder, so ``store.sweep`` clears it after a kill): two at once
+    never delete each other's."""
+    live.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{live.name}-new-{os.getpid()}-", dir=live.parent))
     if live.exists():
-        shutil.copytree(live, folder)
+        shutil.copytree(live, folder, dirs_exist_ok=True)
     return folder
 
 

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -209,11 +210,30 @@ def manifest_sha256(folder: Path) -> str:
     return hashlib.sha256(_manifest_bytes(folder)).hexdigest()
 
 
+# Where renameat2 is missing, a swap moves the old index aside, then the new one in: a reader
+# that comes between the two renames waits for the second, far less than this.
+SWAP_WAIT_SECONDS = 5.0
+
+
 def _manifest_bytes(folder: Path) -> bytes:
     path = Path(folder) / MANIFEST
+    deadline = time.monotonic() + SWAP_WAIT_SECONDS
+    while not path.is_file() and _swapping(Path(folder)) and time.monotonic() < deadline:
+        time.sleep(0.01)
     if not path.is_file():
         raise IndexError_(f"no index at {folder} (run: dgbot index build)")
     return path.read_bytes()
+
+
+def _swapping(target: Path) -> bool:
+    """A live process has moved the index at ``target`` aside to put a new one in."""
+    aside = re.compile(rf"\.{re.escape(target.name)}-old-(\d+)")
+    if not target.parent.is_dir():
+        return False
+    return any(
+        (found := aside.fullmatch(p.name)) and _alive(int(found.group(1)))
+        for p in target.parent.iterdir()
+    )
 
 
 def read_manifest(folder: Path, expect_sha256: str = "") -> Manifest:

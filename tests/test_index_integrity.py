@@ -7,6 +7,7 @@ import asyncio
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -318,3 +319,39 @@ def test_staff_reindex_on_a_full_disk_says_so_and_keeps_serving(
     assert "No space left on device" in failed
     assert (own_index.index_path / MANIFEST).read_bytes() == before
     assert [p.name for p in own_index.index_path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_reader_during_a_swap_without_renameat2_waits_for_the_new_index(
+    tmp_path, monkeypatch
+) -> None:
+    """Without an atomic exchange the old index is moved aside, then the new one in; a reader
+    in between once found no index at all. It now waits for the second rename."""
+    import threading
+
+    folder, _ = _write(tmp_path / "idx", n=3)
+    monkeypatch.setattr(store, "_exchange", lambda a, b: False)
+    real, moved_aside = os.replace, threading.Event()
+
+    def slow_swap(src, dst):  # the moment between the two renames, made long enough to hit
+        real(src, dst)
+        if Path(dst).name.startswith(".idx-old-"):
+            moved_aside.set()
+            time.sleep(0.3)
+
+    monkeypatch.setattr(store.os, "replace", slow_swap)
+    writer = threading.Thread(target=_write, args=(folder,), kwargs={"n": 4})
+    writer.start()
+    assert moved_aside.wait(10)
+    assert not (folder / MANIFEST).exists()  # the reader comes in the gap
+    assert len(open_index(folder).chunks) == 4
+    writer.join()
+
+
+def test_two_reindexes_at_once_never_share_a_staging_folder(settings, tmp_path) -> None:
+    from index.reindex import _staging
+
+    live = tmp_path / "index"
+    shutil.copytree(settings.index_path, live)
+    first, second = _staging(live), _staging(live)
+    assert first != second and (first / MANIFEST).is_file() and (second / MANIFEST).is_file()
+    assert re.fullmatch(rf"\.index-new-{os.getpid()}-.+", first.name)  # sweep() knows the name
