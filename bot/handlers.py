@@ -7,12 +7,13 @@ rendered answer with its buttons.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from telegram import (
     Bot,
@@ -41,6 +42,9 @@ from .store import Stored
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are answered from their first part
+# Replies one chat may have waiting to be sent: a group gets 20 messages a minute, so a few
+# waiting already means a minute's delay, and each holds one of the handler slots all chats share.
+MAX_CHAT_BACKLOG = 4
 INLINE_CACHE_SECONDS = 60
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -124,20 +128,50 @@ async def _reply(
 async def _within_quota(update: Update, context: Context) -> bool:
     """Every reply costs its asker one of their questions a minute, commands and stickers too:
     a flood of /help in a group otherwise fills the group's send limit and keeps handler slots
-    busy for everyone. Over the quota the asker is told once, then nothing is sent."""
-    verdict = services(context).limiter.check(asker_id(update))
+    busy for everyone. Over the quota the asker is told once, then nothing is sent. A chat with
+    ``MAX_CHAT_BACKLOG`` replies already under way gets no more until they are out (said once):
+    many members flooding one group must not take the slots other chats need."""
+    svc, chat_id = services(context), update.effective_chat.id
+    if svc.backlog[chat_id] >= MAX_CHAT_BACKLOG:
+        if chat_id not in svc.told_busy:
+            svc.told_busy.add(chat_id)
+            log.warning(
+                "chat %s has %d replies under way; skipping more", chat_id, MAX_CHAT_BACKLOG
+            )
+            await _reply(update, context, texts.CHAT_BUSY)
+        return False
+    verdict = svc.limiter.check(asker_id(update))
     if verdict is Verdict.WARN:
         await _reply(update, context, texts.RATE_LIMITED)
     return verdict is Verdict.ALLOW
 
 
+@contextlib.asynccontextmanager
+async def _turn(update: Update, context: Context) -> AsyncIterator[bool]:
+    """Whether to reply (``_within_quota``); while the reply is under way it counts in its
+    chat's backlog."""
+    if not await _within_quota(update, context):
+        yield False
+        return
+    svc, chat_id = services(context), update.effective_chat.id
+    svc.backlog[chat_id] += 1
+    try:
+        yield True
+    finally:
+        svc.backlog[chat_id] -= 1
+        if not svc.backlog[chat_id]:
+            del svc.backlog[chat_id]
+            svc.told_busy.discard(chat_id)
+
+
 def within_quota(handler: Handler) -> Handler:
-    """``handler``, run only while its asker is within their quota."""
+    """``handler``, run only when ``_turn`` allows it."""
 
     @functools.wraps(handler)
     async def gated(update: Update, context: Context) -> None:
-        if await _within_quota(update, context):
-            await handler(update, context)
+        async with _turn(update, context) as allowed:
+            if allowed:
+                await handler(update, context)
 
     return gated
 
@@ -146,13 +180,19 @@ async def _answer_question(
     update: Update, context: Context, text: str, notes: Sequence[str] = ()
 ) -> None:
     question, cut = first_part(text)
-    if not question:
-        await _reply(update, context, render.help_html(context.bot.username))
-        return
+    async with _turn(update, context) as allowed:
+        if allowed and not question:
+            await _reply(update, context, render.help_html(context.bot.username))
+        elif allowed:
+            await _answer(update, context, question, cut, notes)
+
+
+async def _answer(
+    update: Update, context: Context, question: str, cut: bool, notes: Sequence[str]
+) -> None:
+    """Answer ``question`` (its first part, if ``cut``) and record it."""
     svc = services(context)
     asker = asker_id(update)
-    if not await _within_quota(update, context):
-        return
     if cut:
         notes = (*notes, texts.TRUNCATED.format(limit=MAX_QUESTION_CHARS))
     chat_id = update.effective_chat.id
@@ -267,9 +307,11 @@ async def edited_question(update: Update, context: Context) -> None:
 
 async def not_text(update: Update, context: Context) -> None:
     """Stickers, photos, voice, files, locations: only typed questions can be answered."""
-    addressed = addressed_text(update.effective_message, context.bot) is not None
-    if addressed and await _within_quota(update, context):
-        await _reply(update, context, texts.TEXT_ONLY)
+    if addressed_text(update.effective_message, context.bot) is None:
+        return
+    async with _turn(update, context) as allowed:
+        if allowed:
+            await _reply(update, context, texts.TEXT_ONLY)
 
 
 # --------------------------------------------------------------------------- buttons

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -56,6 +57,8 @@ class Services:
     staff_chats: set[int] = field(init=False)  # the settings' staff chats that work, as followed
     forgotten: dict[str, dt.datetime] = field(default_factory=dict)  # user hash → /forget time
     notices: dict[str, float] = field(default_factory=dict)  # staff notice → when last sent
+    backlog: Counter[int] = field(default_factory=Counter)  # chat → replies waiting to be sent
+    told_busy: set[int] = field(default_factory=set)  # chats told their backlog is full
     background: set[asyncio.Task] = field(default_factory=set)  # staff notices on their way
     reindexing: bool = False  # set and cleared on the event loop: one reindex at a time
     _purged_at: float = 0.0

@@ -411,3 +411,21 @@ def test_a_flood_of_commands_in_a_group_does_not_stall_other_chats(
     assert waited < 5, f"the private reply waited {waited:.1f} s"
     assert len(group) <= bot_settings.user_rate_per_minute + 1
     assert group.count(texts.RATE_LIMITED) <= 1
+
+
+def test_many_members_flooding_one_group_do_not_stall_other_chats(tg, bot_settings, engine) -> None:
+    """Ten members, ten /help each: every one within their own quota, but together far over the
+    group's 20 messages a minute. The group's backlog is capped, so the replies waiting for it
+    never take the handler slots a private chat needs."""
+    with running(bot_settings, engine):
+        for n in range(100):
+            member = 9100 + n % 10
+            tg.send_command(GROUP, "help", addressed=True, chat_type="supergroup", user_id=member)
+        started = time.monotonic()
+        tg.send_command(CHAT, "help")
+        assert reply(tg)["text"].startswith(render.plain_text(texts.HELP.split("\n")[0]))
+        waited = time.monotonic() - started
+    assert waited < 5, f"the private reply waited {waited:.1f} s"
+    group = [m["text"] for m in tg.sent_messages(GROUP)]
+    # Said once each time the backlog filled (it drains and fills again during the flood).
+    assert 1 <= group.count(texts.CHAT_BUSY) <= 5 and len(group) < 60
