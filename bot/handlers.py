@@ -42,8 +42,8 @@ from .store import Stored
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are answered from their first part
-# Replies one chat may have waiting to be sent: a group gets 20 messages a minute, so a few
-# waiting already means a minute's delay, and each holds one of the handler slots all chats share.
+# Replies one group may have under way: a group gets 20 messages a minute, so a few waiting
+# already means a minute's delay, and each holds one of the handler slots all chats share.
 MAX_CHAT_BACKLOG = 4
 INLINE_CACHE_SECONDS = 60
 
@@ -128,11 +128,12 @@ async def _reply(
 async def _within_quota(update: Update, context: Context) -> bool:
     """Every reply costs its asker one of their questions a minute, commands and stickers too:
     a flood of /help in a group otherwise fills the group's send limit and keeps handler slots
-    busy for everyone. Over the quota the asker is told once, then nothing is sent. A chat with
+    busy for everyone. Over the quota the asker is told once, then nothing is sent. A group with
     ``MAX_CHAT_BACKLOG`` replies already under way gets no more until they are out (said once):
-    many members flooding one group must not take the slots other chats need."""
+    many members flooding one group must not take the slots other chats need. (A private chat
+    is not capped: Telegram lets the bot send there about once a second, so nothing waits.)"""
     svc, chat_id = services(context), update.effective_chat.id
-    if svc.backlog[chat_id] >= MAX_CHAT_BACKLOG:
+    if _is_group(update.effective_chat) and svc.backlog[chat_id] >= MAX_CHAT_BACKLOG:
         if chat_id not in svc.told_busy:
             svc.told_busy.add(chat_id)
             log.warning(
