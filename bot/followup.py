@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from index.thaidate import arabic_digits
+
 MAX_FOLLOWUP_CHARS = 40  # longer questions carry their own context
 MAX_CHATS = 10_000  # conversations remembered at once; the oldest are forgotten first
 
@@ -30,11 +32,10 @@ _SUBJECT = re.compile(
     r"กรม|กระทรวง|สำนัก|จังหวัด|เทศบาล|องค์การ|องค์กร|การไฟฟ้า|การประปา|มหาวิทยาลัย|สถาบัน"
     r"|กองทุน|ธนาคาร|โรงพยาบาล|อบต|อบจ|สพร|กสทช|รัฐบาลดิจิทัล|[A-Z]{2,}"
 )
-_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
 def _tidy(text: str) -> str:
-    return " ".join(text.translate(_THAI_DIGITS).split())
+    return " ".join(arabic_digits(text).split())
 
 
 def _year_phrase(text: str) -> str | None:

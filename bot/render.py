@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from index import Answer, Chunk, CorpusInfo
+from index.thaidate import BE_OFFSET, thai_date
 
 from . import texts
 
@@ -21,21 +22,6 @@ MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the message te
 CALLBACK_LIMIT = 64  # bytes of callback_data
 HEDGE_BELOW = 0.7  # confidence under which a found answer is worded as "the closest we have"
 MIN_SENTENCE_CHARS = 40  # a shorter "sentence" is a fragment; its whole passage says more
-BE_OFFSET = 543
-THAI_MONTHS = (
-    "มกราคม",
-    "กุมภาพันธ์",
-    "มีนาคม",
-    "เมษายน",
-    "พฤษภาคม",
-    "มิถุนายน",
-    "กรกฎาคม",
-    "สิงหาคม",
-    "กันยายน",
-    "ตุลาคม",
-    "พฤศจิกายน",
-    "ธันวาคม",
-)
 
 EXAMPLE, MORE, VOTE = "x", "m", "v"
 UP, DOWN = "u", "d"
@@ -55,15 +41,6 @@ def utf16_len(text: str) -> int:
 
 
 # --------------------------------------------------------------------------- dates and years
-
-
-def thai_date(iso: str) -> str:
-    """``2020-12-03`` → ``3 ธันวาคม 2563``: the way Thai readers write dates (Buddhist era)."""
-    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", iso)
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        return iso
-    year, month, day = (int(part) for part in match.groups())
-    return f"{day} {THAI_MONTHS[month - 1]} {year + BE_OFFSET}"
 
 
 def years_text(years: Iterable[int]) -> str:

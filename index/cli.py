@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from . import thai
 from .answer import Answer
 from .chunkpool import ChunkingError
 from .corpus import CorpusError
@@ -18,6 +17,7 @@ from .e5model import ModelError
 from .ingest import FORMATS
 from .settings import Settings, SettingsError
 from .store import IndexError_
+from .thaidate import BE_OFFSET
 
 EXPECTED_ERRORS = (
     ModelError,
@@ -104,7 +104,7 @@ def answer_text(answer: Answer) -> str:
     passage and its source."""
     year = ""
     if answer.relative_year is not None:
-        year = f"(ปีล่าสุดในข้อมูล: {answer.relative_year + thai.BE_OFFSET})\n"
+        year = f"(ปีล่าสุดในข้อมูล: {answer.relative_year + BE_OFFSET})\n"
     if answer.unknown:
         top = answer.hits[0].chunk
         return f"{year}ไม่มีในแหล่งข้อมูล: {answer.sentence}\nตรวจสอบเพิ่มเติมได้ที่ {top.url}"

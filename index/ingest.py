@@ -28,27 +28,21 @@ from . import thai
 from .atomic import write_atomic
 from .corpus import Article, marked_body, parse_article
 from .progress import Progress
+from .thaidate import BE_OFFSET, THAI_MONTH_ABBREVIATIONS, THAI_MONTHS
 
 FORMATS = ("auto", "text", "html", "thaigov", "jsonl")
 TAGS = ("ingested",)
 
-_MONTHS = [
-    *("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน"),
-    *("กรกฎาคม", "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม"),
-]
-_MONTH_ABBR = [
-    *("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย."),
-    *("ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."),
-]
 # "ม.ค.", "ม.ค", "มค." and "ม. ค." all occur; digits on both sides keep the loose form safe.
 _ABBR_PATTERNS = [
-    r"\.?\s?".join(map(re.escape, a.strip(".").split("."))) + r"\.?" for a in _MONTH_ABBR
+    r"\.?\s?".join(map(re.escape, a.strip(".").split("."))) + r"\.?"
+    for a in THAI_MONTH_ABBREVIATIONS
 ]
-_MONTH_NUMBER = {m: n for n, m in enumerate(_MONTHS, 1)} | {
-    a.replace(".", ""): n for n, a in enumerate(_MONTH_ABBR, 1)
+_MONTH_NUMBER = {m: n for n, m in enumerate(THAI_MONTHS, 1)} | {
+    a.replace(".", ""): n for n, a in enumerate(THAI_MONTH_ABBREVIATIONS, 1)
 }
 _DATE = (
-    r"(?<!\d)(?P<day>\d{1,2})\s*(?P<month>" + "|".join([*_MONTHS, *_ABBR_PATTERNS]) + r")"
+    r"(?<!\d)(?P<day>\d{1,2})\s*(?P<month>" + "|".join([*THAI_MONTHS, *_ABBR_PATTERNS]) + r")"
     r"\s*(?P<era>พ\.\s?ศ\.|ค\.\s?ศ\.)?\s*(?P<year>\d{4}|\d{2})(?!\d|[.:]\d)"
 )
 _DATE_RE = re.compile(_DATE)
@@ -140,7 +134,7 @@ def _to_date(m: re.Match) -> dt.date | None:
     if len(m["year"]) == 2:
         year += 2000 if christian else 2500
     if year >= 2400 and not christian:
-        year -= thai.BE_OFFSET
+        year -= BE_OFFSET
     month = _MONTH_NUMBER[re.sub(r"[.\s]", "", m["month"])]
     try:
         return dt.date(year, month, int(m["day"])) if 1900 <= year <= 2100 else None

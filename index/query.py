@@ -11,6 +11,7 @@ from functools import lru_cache
 from importlib import resources
 
 from . import thai
+from .thaidate import BE_OFFSET
 
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 # "ปี 64", "พ.ศ. 66": people drop the "25" of a Buddhist-era year when chatting.
@@ -81,9 +82,9 @@ def year_twins(question: str) -> list[str]:
     for match in _YEAR.finditer(key):
         year = int(match.group(1))
         if 2443 <= year <= 2643:
-            twins.append(str(year - thai.BE_OFFSET))
+            twins.append(str(year - BE_OFFSET))
         elif 1900 <= year <= 2100:
-            twins.append(str(year + thai.BE_OFFSET))
+            twins.append(str(year + BE_OFFSET))
     return twins
 
 
@@ -98,7 +99,7 @@ def relative_years(question: str, reference_year: int | None) -> tuple[list[str]
     for phrase, delta in _RELATIVE.items():
         if phrase in key:
             ce = reference_year + delta
-            (soft if phrase in _LATEST else hard).extend([str(ce + thai.BE_OFFSET), str(ce)])
+            (soft if phrase in _LATEST else hard).extend([str(ce + BE_OFFSET), str(ce)])
     return hard, soft
 
 

@@ -15,9 +15,10 @@ from pythainlp.tokenize import word_tokenize
 from pythainlp.util import dict_trie
 from pythainlp.util import normalize as thai_normalize
 
+from .thaidate import BE_OFFSET, arabic_digits
+
 # Zero-width and invisible characters that split words without showing anything.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 # Other spaces (no-break, thin, ideographic…) would otherwise stick to the word beside them.
 _SPACES = {c: " " for c in (0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000)}
 _WORD = re.compile(r"[\w\u0e00-\u0e7f]", re.UNICODE)
@@ -25,14 +26,13 @@ _EDGE_PUNCTUATION = "()[]{}<>\"'“”‘’«»/\\–—-,;:!?.…*"
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
 # Fallback sentence ends: Thai uses spaces between sentences; also ., ?, ! and ฯลฯ.
 _FALLBACK_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u0e00-\u0e7f])\s{1,}(?=[\u0e00-\u0e7f])")
-BE_OFFSET = 543  # Buddhist-era year = Christian-era year + 543
 
 
 def normalize(text: str) -> str:
     """Match key: NFC, no invisible characters, one kind of space, Thai digits as 0-9,
     pythainlp's vowel/tone fixes."""
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE).translate(_SPACES)
-    text = text.translate(_THAI_DIGITS)
+    text = arabic_digits(text)
     return thai_normalize(text)
 
 
