@@ -7,9 +7,6 @@ from pathlib import Path
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (index files can be large)."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file, read in blocks by the standard library (index files can be large)."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
