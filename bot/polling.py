@@ -21,6 +21,8 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from .ptbcompat import raw_updates, retry_after_seconds
+
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 10  # seconds Telegram holds a long poll open when there is nothing new
@@ -92,7 +94,7 @@ class Poller:
             except InvalidToken:
                 raise
             except RetryAfter as exc:
-                delay = _seconds(exc._retry_after)  # as AIORateLimiter reads it
+                delay = retry_after_seconds(exc)
             except TimedOut:
                 delay = 0.0 if failures == 0 else BACKOFF[min(failures, len(BACKOFF)) - 1]
             except (NetworkError, Conflict) as exc:
@@ -117,8 +119,7 @@ class Poller:
         data: dict = {"offset": offset, "timeout": timeout, "limit": limit}
         if self.allowed_updates is not None:
             data["allowed_updates"] = self.allowed_updates
-        result = await self.app.bot._post("getUpdates", data, read_timeout=timeout + READ_SLACK)
-        return result if isinstance(result, list) else []
+        return await raw_updates(self.app.bot, data, timeout + READ_SLACK)
 
     def _start(self, raw: list) -> bool:
         """Start handling the updates not seen before; True if there were any."""
@@ -172,10 +173,6 @@ class Poller:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(BUSY_WAIT):
                 await self._progress.wait()
-
-
-def _seconds(value: object) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
 def run_polling(

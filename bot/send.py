@@ -13,7 +13,6 @@ delivered it or will: that is not retried, and not reported to the user as an er
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +23,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, 
 
 from . import render
 from .journal import note_reply
+from .ptbcompat import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ _NOT_SENT = (
 def _retry_delay(exc: TelegramError, backoff: float) -> float | None:
     """Seconds to wait before sending again, or None when a retry could duplicate."""
     if isinstance(exc, RetryAfter):  # PTB has already waited and retried per AIORateLimiter
-        wait = exc._retry_after  # as AIORateLimiter reads it (no deprecation warning)
-        return wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
+        return retry_after_seconds(exc)
     if isinstance(exc, TimedOut):
         return backoff if isinstance(exc.__cause__, _NOT_SENT) else None
     if type(exc) is NetworkError:  # a 5xx answer, or a connection failure
