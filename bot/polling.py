@@ -21,6 +21,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from .backoff import SCHEDULE
 from .ptbcompat import raw_updates, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ READ_SLACK = 5.0  # seconds beyond that to wait for its reply before asking agai
 BUSY_WAIT = 0.1  # seconds to wait for a running update to finish before polling again
 BATCH = 100  # Telegram's maximum per getUpdates
 MAX_RUNNING = 32  # updates handled at once; the engine has 4 threads, the rest wait for them
-BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after consecutive failures; the last repeats
+BACKOFF = SCHEDULE  # after consecutive failed polls
 STOP_WAIT = 15.0  # seconds a stop waits for running updates before leaving them to redelivery
 
 
@@ -96,9 +97,9 @@ class Poller:
             except RetryAfter as exc:
                 delay = retry_after_seconds(exc)
             except TimedOut:
-                delay = 0.0 if failures == 0 else BACKOFF[min(failures, len(BACKOFF)) - 1]
+                delay = 0.0 if failures == 0 else BACKOFF.delay(failures)  # one slow poll: again
             except (NetworkError, Conflict) as exc:
-                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                delay = BACKOFF.delay(failures + 1)
                 log.warning(
                     "getUpdates failed (%s: %s); again in %.1f s",
                     exc.__class__.__name__,

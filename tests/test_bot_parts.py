@@ -173,3 +173,10 @@ def test_the_bot_api_is_reached_over_https_or_on_this_host(url) -> None:
 def test_a_clear_text_bot_api_elsewhere_is_refused(url) -> None:
     with pytest.raises(SettingsError, match="DGBOT_TELEGRAM_BASE_URL"):
         bot_api_url(Settings(telegram_base_url=url))
+
+
+def test_one_backoff_schedule_doubles_up_to_its_cap() -> None:
+    from bot.backoff import SCHEDULE, Backoff
+
+    assert [SCHEDULE.delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert Backoff(first=0.1, cap=0.2).delay(5) == 0.2

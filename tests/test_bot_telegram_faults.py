@@ -12,6 +12,7 @@ import pytest
 import bot.polling
 import bot.send
 from bot import texts
+from bot.backoff import Backoff
 from tests import test_bot_e2e as e2e
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_e2e import (
@@ -100,7 +101,7 @@ def test_get_updates_failures_are_retried_without_losing_updates(
 ) -> None:
     monkeypatch.setattr(bot.polling, "POLL_TIMEOUT", 1)
     monkeypatch.setattr(bot.polling, "READ_SLACK", 1.0)
-    monkeypatch.setattr(bot.polling, "BACKOFF", (0.1, 0.2))
+    monkeypatch.setattr(bot.polling, "BACKOFF", Backoff(first=0.1, cap=0.2))
     tg.send_text(CHAT, DBD_2020)  # waiting before the bot starts
     for fault in (
         {"status": 429, "retry_after": 1},
