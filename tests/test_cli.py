@@ -121,3 +121,16 @@ def test_bad_setting_is_one_line_error(built_env):
 def test_negative_reader_passages_is_one_line_error(built_env):
     proc = dgbot("ask", "อะไร", env={**built_env, "DGBOT_READER_PASSAGES": "-1"})
     _assert_one_line_error(proc, "DGBOT_READER_PASSAGES")
+
+
+def test_the_readme_map_names_every_module():
+    """A newcomer reads the tree from README's "Layout"; a module missing there is a gap."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("Data flows one way") :]
+    missing = [
+        f"{path.parent.name}/{path.name}"
+        for package in ("index", "bot")
+        for path in sorted((REPO / package).glob("*.py"))
+        if f"`{path.name}`" not in layout
+    ]
+    assert missing == []
