@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +170,22 @@ def _date(meta: dict, key: str) -> dt.date | None:
     return value
 
 
+def _paragraphs(lines: list[str]) -> Iterator[tuple[int, int]]:
+    """The first and last line of each paragraph: a run of non-blank lines."""
+    first = None
+    for n, line in enumerate(lines):
+        if first is None and line.strip():
+            first = n
+        if first is not None and (n + 1 == len(lines) or not lines[n + 1].strip()):
+            yield first, n
+            first = None
+
+
+def _line_starts(lines: list[str]) -> list[int]:
+    """Where each line starts in the text the lines were split from."""
+    return list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+
+
 def read_markers(body: str, first_line: int, n_sources: int) -> tuple[str, tuple[Cite, ...]]:
     """The body without its paragraphs' source markers, and each paragraph's ``Cite``.
 
@@ -175,52 +193,40 @@ def read_markers(body: str, first_line: int, n_sources: int) -> tuple[str, tuple
     is not a paragraph. A marker naming a source the article does not list raises ValueError
     with its line."""
     lines = body.split("\n")
-    cites: list[Cite] = []
-    at, para_start, para_first = 0, None, 0
-    for n, line in enumerate(lines):
-        if para_start is None and line.strip():
-            para_start, para_first = at, n
-        last = n + 1 == len(lines) or not lines[n + 1].strip()
-        if para_start is not None and last:
-            marker = _MARKER.search(line)
-            numbers: tuple[int, ...] = ()
-            if marker:
-                numbers = tuple(int(x) for x in re.findall(r"\d+", marker.group(1)))
-                wrong = [x for x in numbers if not 1 <= x <= n_sources]
-                if wrong:
-                    raise ValueError(
-                        f"line {first_line + n}: source marker [{wrong[0]}] points nowhere "
-                        f"(the article lists {n_sources} source(s))"
-                    )
-                line = lines[n] = line[: marker.start()]
-            if not lines[para_first].startswith("#"):
-                cites.append(
-                    Cite(para_start, first_line + para_first, tuple(x - 1 for x in numbers))
+    found: list[tuple[int, tuple[int, ...]]] = []  # (first line, source indexes) per paragraph
+    for first, last in _paragraphs(lines):
+        marker = _MARKER.search(lines[last])
+        numbers: tuple[int, ...] = ()
+        if marker:
+            numbers = tuple(int(x) for x in re.findall(r"\d+", marker.group(1)))
+            wrong = [x for x in numbers if not 1 <= x <= n_sources]
+            if wrong:
+                raise ValueError(
+                    f"line {first_line + last}: source marker [{wrong[0]}] points nowhere "
+                    f"(the article lists {n_sources} source(s))"
                 )
-            para_start = None
-        at += len(line) + 1
-    return "\n".join(lines), tuple(cites)
+            lines[last] = lines[last][: marker.start()]
+        if not lines[first].startswith("#"):
+            found.append((first, tuple(x - 1 for x in numbers)))
+    starts = _line_starts(lines)  # of the body without its markers
+    cites = tuple(Cite(starts[first], first_line + first, sources) for first, sources in found)
+    return "\n".join(lines), cites
 
 
 def marked_body(article: Article) -> str:
     """The body as a corpus file holds it: each paragraph ending with its source marker (every
     source, for an article built in code without markers: a page taken whole backs all of it)."""
     every = tuple(range(len(article.sources)))
-    starts = {cite.start: cite.sources for cite in article.cites}
-    lines, at, out = article.body.split("\n"), 0, []
-    paragraph: tuple[int, ...] | None = None
-    for n, line in enumerate(lines):
-        if paragraph is None and line.strip():
-            paragraph = starts.get(at, every) if article.cites else every
-            heading = line.startswith("#")
-        at += len(line) + 1
-        last = n + 1 == len(lines) or not lines[n + 1].strip()
-        if paragraph is not None and last:
-            if paragraph and not heading:
-                line += " [" + ", ".join(str(i + 1) for i in paragraph) + "]"
-            paragraph = None
-        out.append(line)
-    return "\n".join(out)
+    cited = {cite.start: cite.sources for cite in article.cites}
+    lines = article.body.split("\n")
+    starts = _line_starts(lines)
+    for first, last in _paragraphs(lines):
+        if lines[first].startswith("#"):
+            continue
+        sources = cited.get(starts[first], every) if article.cites else every
+        if sources:
+            lines[last] += " [" + ", ".join(str(i + 1) for i in sources) + "]"
+    return "\n".join(lines)
 
 
 def parse_article(text: str, path: str = "") -> Article:
