@@ -150,6 +150,9 @@ def gap_sentence(question: str, passage: str) -> str | None:
     return best_sentence(question, " ".join(gaps)) if gaps else None
 
 
+_REFUSED = {"found": False, "span": "", "span_start": -1, "span_end": -1, "lead": ""}
+
+
 def known_gap(answer: Answer, threshold: Threshold) -> Answer:
     """``answer``, or "the sources do not know" when that is what the best passage says.
 
@@ -163,21 +166,9 @@ def known_gap(answer: Answer, threshold: Threshold) -> Answer:
     top = answer.hits[0]
     sentence = gap_sentence(answer.question, top.chunk.text)
     if sentence is not None and top.year_ok and top.score >= threshold.min_score:
-        return replace(
-            answer,
-            found=False,
-            text=top.chunk.text,
-            sentence=sentence,
-            span="",
-            span_start=-1,
-            span_end=-1,
-            lead="",
-            unknown=True,
-        )
+        return replace(answer, text=top.chunk.text, sentence=sentence, unknown=True, **_REFUSED)
     if said_gap:
-        return replace(
-            answer, found=False, text="", sentence="", span="", span_start=-1, span_end=-1, lead=""
-        )
+        return replace(answer, text="", sentence="", **_REFUSED)
     return answer
 
 

@@ -6,6 +6,7 @@ The expansion rules live in ``data/synonyms.txt`` so staff can extend them witho
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -113,16 +114,19 @@ def written_in_english(question: str) -> bool:
     return len(_LATIN.findall(question)) > 2 * len(_THAI.findall(question))
 
 
+def _names(question: str, phrases: Iterable[str]) -> bool:
+    key = thai.normalize(question).lower()
+    return any(phrase in key for phrase in phrases)
+
+
 def names_relative_year(question: str) -> bool:
     """Whether the question names a year relative to another ("ปีที่แล้ว", "ล่าสุด")."""
-    key = thai.normalize(question).lower()
-    return any(phrase in key for phrase in _RELATIVE)
+    return _names(question, _RELATIVE)
 
 
 def names_latest(question: str) -> bool:
     """Whether the question asks for the newest ("ครั้งล่าสุด"): never relative to a follow-up."""
-    key = thai.normalize(question).lower()
-    return any(phrase in key for phrase in _LATEST)
+    return _names(question, _LATEST)
 
 
 def years_in(text: str) -> frozenset[str]:
