@@ -172,12 +172,12 @@ async def _staff_menus(app: Application, svc: Services) -> None:
     Telegram names the supergroup a group became, the bot follows it for this run and says
     which id to set."""
     staff_menu = [BotCommand(name, text) for name, text in texts.COMMANDS + texts.STAFF_COMMANDS]
-    broken: dict[int, str] = {}
+    broken: list[str] = []
     for chat_id in svc.settings.staff_chat_ids:
         try:
             await app.bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(chat_id))
         except ChatMigrated as exc:
-            broken[chat_id] = texts.STAFF_CHAT_MOVED.format(old=chat_id, new=exc.new_chat_id)
+            broken.append(texts.STAFF_CHAT_MOVED.format(old=chat_id, new=exc.new_chat_id))
             svc.staff_chats.discard(chat_id)
             svc.staff_chats.add(exc.new_chat_id)
             try:
@@ -187,9 +187,9 @@ async def _staff_menus(app: Application, svc: Services) -> None:
             except TelegramError as again:
                 log.warning("staff chat %s: %s", exc.new_chat_id, again)
         except TelegramError as exc:
-            broken[chat_id] = texts.STAFF_CHAT_BROKEN.format(chat=chat_id, reason=exc.message)
+            broken.append(texts.STAFF_CHAT_BROKEN.format(chat=chat_id, reason=exc.message))
             svc.staff_chats.discard(chat_id)
-    for note in broken.values():
+    for note in broken:
         log.warning("%s", note)
         staff.notify_staff(app.bot, svc, esc(note))
 

@@ -204,8 +204,7 @@ async def _answer(
     started, asked_at = time.perf_counter(), utcnow()
     answer = await svc.answer(reading.question, reading.reference_year)
     latency_ms = (time.perf_counter() - started) * 1000
-    chat_type, user_id = update.effective_chat.type, asker
-    receipt = await svc.record(answer, chat_type, user_id, latency_ms, asked_at)
+    receipt = await svc.record(answer, update.effective_chat.type, asker, latency_ms, asked_at)
     notes = (*notes, *render.year_notes(answer))
     if not answer.found:
         svc.conversations.forget(chat_id, asker)

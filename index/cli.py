@@ -184,13 +184,16 @@ def cmd_index_verify(args) -> int:
 
     settings = _settings(args)
     folder = settings.index_path
-    index = open_index(folder, verify=True, expect_sha256=args.expect or settings.index_sha256)
+    sha = manifest_sha256(folder)
+    # Without a pin, the manifest just hashed is the one checked: the sha256 printed is its own.
+    pinned = args.expect or settings.index_sha256 or sha
+    index = open_index(folder, verify=True, expect_sha256=pinned)
     m = index.manifest
     print(
         f"ok: {folder}: {len(m.articles)} articles, {m.chunk_count} chunks, "
         f"{index.dense.spec.kind} vector search, model {m.model_id}, "
         f"corpus {m.corpus_hash[:12]}, built {m.created_at}\n"
-        f"manifest sha256 {manifest_sha256(folder)} (pin it: DGBOT_INDEX_SHA256)"
+        f"manifest sha256 {sha} (pin it: DGBOT_INDEX_SHA256)"
     )
     return 0
 
