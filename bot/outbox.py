@@ -89,12 +89,9 @@ class Outbox:
         """Hold ``write`` behind what already waits: it depends on a write not done yet."""
         self._hold(what, write, owner)
 
-    def drop(self, owner: str) -> int:
-        """Forget the held writes of ``owner``; how many there were."""
-        kept = deque(item for item in self._held if item[2] != owner)
-        dropped = len(self._held) - len(kept)
-        self._held = kept
-        return dropped
+    def drop(self, owner: str) -> None:
+        """Forget the held writes of ``owner``."""
+        self._held = deque(item for item in self._held if item[2] != owner)
 
     def _hold(self, what: str, write: Write, owner: str = "") -> None:
         self._held.append((what, write, owner))

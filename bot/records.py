@@ -278,12 +278,17 @@ class Records:
     def insert_vote(self, row: dict, question_id: int) -> bool:
         """False when this user already voted on it (the first vote stands) or the question is
         no longer recorded (forgotten, or purged)."""
+        return self._insert_about(feedback, row, question_id)
+
+    def _insert_about(self, table: sa.Table, row: dict, question_id: int) -> bool:
+        """Insert ``row`` about a question; False when the question is no longer recorded or
+        the row repeats a vote (the one-per-user index refuses it)."""
         try:
             with self.db.begin() as conn:
                 known = conn.scalar(sa.select(questions.c.id).where(questions.c.id == question_id))
                 if known is None:
                     return False
-                conn.execute(feedback.insert(), {**row, "question_id": question_id})
+                conn.execute(table.insert(), {**row, "question_id": question_id})
         except sa.exc.IntegrityError:
             return False
         return True
@@ -319,21 +324,8 @@ class Records:
     def record_verdict(self, question_id: int, user_id: int, correct: bool) -> bool:
         """A staff member's ✅/❌; False when no such question is recorded (forged or purged) or
         this staff member already gave one (the first stands)."""
-        try:
-            with self.db.begin() as conn:
-                known = conn.scalar(sa.select(questions.c.id).where(questions.c.id == question_id))
-                if known is None:
-                    return False
-                row = {
-                    "question_id": question_id,
-                    "at": utcnow(),
-                    "user_hash": self.user_hash(user_id),
-                    "correct": correct,
-                }
-                conn.execute(verdicts.insert(), row)
-        except sa.exc.IntegrityError:
-            return False
-        return True
+        row = {"at": utcnow(), "user_hash": self.user_hash(user_id), "correct": correct}
+        return self._insert_about(verdicts, row, question_id)
 
     def save_eval(self, metrics: dict, outcomes: dict) -> dict | None:
         """Store a gold-set run; returns the previous run's outcomes (None for the first)."""
