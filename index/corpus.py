@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -227,6 +227,13 @@ def marked_body(article: Article) -> str:
         if sources:
             lines[last] += " [" + ", ".join(str(i + 1) for i in sources) + "]"
     return "\n".join(lines)
+
+
+def with_cites(article: Article) -> Article:
+    """``article`` with its paragraphs' ``Cite`` as its corpus file gives them (``marked_body``:
+    every source on every paragraph, for an article built in code), without writing the file."""
+    body, cites = read_markers(marked_body(article), 1, len(article.sources))
+    return replace(article, body=body, cites=cites)
 
 
 def parse_article(text: str, path: str = "") -> Article:

@@ -26,7 +26,7 @@ import yaml
 
 from . import thai
 from .atomic import write_atomic
-from .corpus import Article, marked_body, parse_article
+from .corpus import Article, marked_body, parse_article, with_cites
 from .progress import Progress
 from .thaidate import BE_OFFSET, THAI_MONTH_ABBREVIATIONS, THAI_MONTHS
 
@@ -250,8 +250,7 @@ def _article(
     if problems:
         raise ValueError("; ".join(problems))
     # As it will be read back: each paragraph cites the page (and the origin it names).
-    made = Article(article_id(urls[0], vouched), title, found, urls, body, tags=TAGS)
-    return parse_article(render_article(made))
+    return with_cites(Article(article_id(urls[0], vouched), title, found, urls, body, tags=TAGS))
 
 
 def render_article(article: Article) -> str:
