@@ -155,8 +155,17 @@ def test_relative_years_are_read_against_the_newest_year_and_said(engine):
     assert engine.answer("ล่าสุดใครเป็นประธาน", reference_year=2021).relative_year == newest
 
 
-def test_a_fact_the_sources_lack_is_said_to_be_missing_with_where_to_look(engine):
-    answer = engine.answer("ปี 2563 จังหวัดไหนบ้างได้รางวัลรัฐบาลดิจิทัล")
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("ปี 2563 จังหวัดไหนบ้างได้รางวัลรัฐบาลดิจิทัล", "จังหวัด"),
+        ("ใครได้รางวัลผู้นำองค์กรดิจิทัลดีเด่นปี 2563", "ผู้นำองค์กรดิจิทัลดีเด่น"),
+    ],
+)
+def test_a_fact_the_sources_lack_is_said_to_be_missing_with_where_to_look(
+    engine, question, missing
+):
+    answer = engine.answer(question)
     assert not answer.found and answer.unknown
-    assert "ยังไม่พบแหล่งข้อมูล" in answer.sentence and "จังหวัด" in answer.sentence
+    assert "ยังไม่พบแหล่งข้อมูล" in answer.sentence and missing in answer.sentence
     assert answer.hits[0].chunk.url in _paragraph_sources(answer.hits[0].chunk)
