@@ -15,9 +15,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from index.builder import build_index, load_articles
-from index.embedder import load_embedder
-from index.engine import Engine
+from index.build.builder import build_index, load_articles
+from index.model.embedder import load_embedder
+from index.search.engine import Engine
 from index.settings import Settings
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_e2e import DBD_2020, running

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.builder import build_index, load_articles
-from index.embedder import load_embedder
-from index.engine import Engine
-from index.evaluate import load_jsonl
+from index.build.builder import build_index, load_articles
+from index.model.embedder import load_embedder
+from index.search.engine import Engine
+from index.search.evaluate import load_jsonl
 from index.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

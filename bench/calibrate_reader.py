@@ -25,8 +25,8 @@ import numpy as np
 
 from bench.calibrate import REPO
 from bench.reader import trial_reader
-from index.engine import Engine
-from index.evaluate import load_jsonl, run
+from index.search.engine import Engine
+from index.search.evaluate import load_jsonl, run
 from index.settings import Settings
 
 DEV = (REPO / "tests/data/dev_questions.jsonl", REPO / "tests/data/dev_v1.jsonl")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pythainlp.tokenize import word_tokenize
 
-from index.corpus import Article, parse_article
+from index.corpus.articles import Article, parse_article
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "bench/data/reader_domain.jsonl"

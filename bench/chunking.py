@@ -20,10 +20,10 @@ import statistics
 import time
 from pathlib import Path
 
-from index import thai
-from index.builder import _chunk_all, load_articles
-from index.chunking import ChunkParams
+from index.build.builder import _chunk_all, load_articles
+from index.build.chunking import ChunkParams
 from index.progress import Progress
+from index.text import thai
 
 
 def _cpu() -> float:

@@ -8,8 +8,8 @@ import json
 import random
 from pathlib import Path
 
-from index.corpus import Article
-from index.evaluate import EvalItem, load_squad
+from index.corpus.articles import Article
+from index.search.evaluate import EvalItem, load_squad
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 XQUAD = SHARED / "data/xquad/xquad.th.json"
@@ -32,7 +32,7 @@ def xquad() -> tuple[list[Article], list[EvalItem]]:
 def iapp_valid() -> tuple[list[Article], list[EvalItem]]:
     """iApp Wiki QA valid: each distinct context an article, each question expecting its own
     context and its annotated short answer."""
-    from index.reader_data import read_rows
+    from index.model.reader_data import read_rows
 
     articles: dict[str, Article] = {}
     items = []

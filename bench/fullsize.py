@@ -36,11 +36,11 @@ import numpy as np
 
 from bench import datasets
 from bench.latency import measure
-from index.builder import load_articles
-from index.embedder import load_embedder
-from index.engine import Engine, build_with
+from index.build.builder import load_articles
+from index.model.embedder import load_embedder
+from index.search.engine import Engine, build_with
 from index.settings import Settings
-from index.store import IndexError_
+from index.store.folder import IndexLoadError
 
 TRIGRAM_MIX = np.array([1_000_003, 10_007, 1], dtype=np.uint64)
 
@@ -124,7 +124,7 @@ def open_with_model(settings: Settings, index: Path) -> float:
     started = time.perf_counter()
     try:
         Engine.open(settings, index_dir=index)
-    except IndexError_ as refused:
+    except IndexLoadError as refused:
         if "was built with model" not in str(refused):
             raise
     return round(time.perf_counter() - started, 2)

@@ -23,15 +23,15 @@ from pathlib import Path
 
 from bench.calibrate import REPO, choose, scores
 from bench.retrieval import GRID_CHOICE
-from index.answer import Threshold
-from index.builder import build_index, load_articles
-from index.embedder import load_embedder
-from index.engine import Engine
-from index.evaluate import load_jsonl, run
-from index.reader import load_reader
-from index.search import DENSE_ONLY, Fusion, Searcher
+from index.build.builder import build_index, load_articles
+from index.model.embedder import load_embedder
+from index.model.reader import load_reader
+from index.search.answer import Threshold
+from index.search.engine import Engine
+from index.search.evaluate import load_jsonl, run
+from index.search.retrieval import DENSE_ONLY, Fusion, Searcher
 from index.settings import Settings
-from index.store import open_index
+from index.store.folder import open_index
 
 DEV = REPO / "tests/data/dev_questions.jsonl"
 GOLD = REPO / "tests/data/gold_questions.jsonl"

@@ -28,13 +28,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import datasets
-from index.builder import build_chunks, build_index, load_articles
-from index.chunking import ChunkParams
-from index.corpus import Article
-from index.embedder import Embedder, load_embedder
-from index.engine import Engine
-from index.evaluate import load_jsonl
-from index.settings import BACKENDS, Settings
+from index.build.builder import build_chunks, build_index, load_articles
+from index.build.chunking import ChunkParams
+from index.corpus.articles import Article
+from index.model.embedder import Embedder, load_embedder
+from index.search.engine import Engine
+from index.search.evaluate import load_jsonl
+from index.settings import MODEL_RUNTIMES, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS_CHUNKS = 10_000
@@ -131,7 +131,9 @@ def measure(engines: dict[str, Engine], questions: list[str], rounds: int) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", nargs="+", default=["bundled", "news10k"])
-    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
+    ap.add_argument(
+        "--backends", nargs="+", default=list(MODEL_RUNTIMES), choices=list(MODEL_RUNTIMES)
+    )
     ap.add_argument("--readers", type=int, nargs="+", default=[4, 0], help="passages read")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--questions", type=int, default=100, help="questions per corpus")

@@ -23,12 +23,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.datasets import SHARED, require
-from index.answer import read_hits
 from index.checksum import sha256_of
-from index.engine import Engine
-from index.evaluate import exact_match, f1_chars, f1_words, load_jsonl
-from index.reader import Reader, build_reader
-from index.reader_data import NearMisses, read_rows
+from index.model.reader import Reader, build_reader
+from index.model.reader_data import NearMisses, read_rows
+from index.search.answer import read_hits
+from index.search.engine import Engine
+from index.search.evaluate import exact_match, f1_chars, f1_words, load_jsonl
 from index.settings import Settings
 
 IAPP_VALID = SHARED / "data/iapp/valid.jsonl.gz"
@@ -84,7 +84,7 @@ def trial_reader(shipped: Path, folder: Path, settings: Settings) -> Reader:
 def shipped_files(run: Path, layers: list[int], checkpoint: bool, tmp: Path) -> dict[int, Path]:
     if not checkpoint:
         return {n: run / f"reader-L{n}.safetensors" for n in layers}
-    from index.reader_train import export_exits, load_checkpoint
+    from index.model.reader_train import export_exits, load_checkpoint
 
     settings = Settings.load()
     model, step = load_checkpoint(settings.model_dir, run)

@@ -15,14 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import datasets
-from index.answer import Threshold
-from index.builder import build_index
-from index.embedder import load_embedder
-from index.engine import Engine
-from index.evaluate import run
-from index.search import DENSE_ONLY, LEXICAL_ONLY, Fusion, Searcher
+from index.build.builder import build_index
+from index.model.embedder import load_embedder
+from index.search.answer import Threshold
+from index.search.engine import Engine
+from index.search.evaluate import run
+from index.search.retrieval import DENSE_ONLY, LEXICAL_ONLY, Fusion, Searcher
 from index.settings import Settings
-from index.store import open_index
+from index.store.folder import open_index
 
 # bench/tune_fusion.py's choice on the int8 backend; not shipped: through the engine it falls
 # below dense-only on the FAQ (see BENCHMARKS.md)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import datasets
-from index.builder import SHARD_SIZE
+from index.build.builder import SHARD_SIZE
 
 SUMMARY = re.compile(r"index: (\d+) articles, (\d+) chunks \((\d+) embedded, (\d+) reused")
 
@@ -145,10 +145,10 @@ def recall_at_10(
     index_dir: Path, env: dict, grow: int = 0, ef_values=(128, 256, 512, 1024)
 ) -> dict:
     """Recall@10 and per-question search time of HNSW against exact, on one set of vectors."""
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
     from index.settings import Settings
-    from index.store import open_index
-    from index.vectorstore import StoreSpec, create_store
+    from index.store.folder import open_index
+    from index.store.vectors import StoreSpec, create_store
 
     os.environ.update(env)
     vectors = open_index(index_dir).vectors()
@@ -187,13 +187,13 @@ def memory_probe(index_dir: Path, size: int, out_dir: Path) -> dict:
     import resource
     from dataclasses import replace
 
-    from index import thai
-    from index.builder import _fill_store, _Known
-    from index.checkpoint import Checkpoint, vector_key
-    from index.embedder import load_embedder
+    from index.build.builder import _fill_store, _Known
+    from index.build.embedding_shards import Checkpoint, vector_key
+    from index.model.embedder import load_embedder
     from index.settings import Settings
-    from index.store import ArticleLevel, Manifest, open_index, write_index
-    from index.tokenids import TokenIds
+    from index.store.folder import ArticleLevel, Manifest, open_index, write_index
+    from index.store.tokenids import TokenIds
+    from index.text import thai
 
     embedder = load_embedder(Settings.load())
     base = open_index(index_dir)

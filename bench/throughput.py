@@ -21,18 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from bench import datasets
-from index.builder import build_chunks, build_index
-from index.chunking import ChunkParams
-from index.embedder import Embedder, load_embedder
-from index.engine import Engine
-from index.evaluate import run
-from index.settings import BACKENDS, Settings
+from index.build.builder import build_chunks, build_index
+from index.build.chunking import ChunkParams
+from index.model.embedder import Embedder, load_embedder
+from index.search.engine import Engine
+from index.search.evaluate import run
+from index.settings import MODEL_RUNTIMES, Settings
 
 BATCH = 32  # what the index builder uses
 
 
 def embedders(settings: Settings) -> dict[str, Embedder]:
-    return {name: load_embedder(replace(settings, backend=name)) for name in BACKENDS}
+    return {name: load_embedder(replace(settings, backend=name)) for name in MODEL_RUNTIMES}
 
 
 def speed(models: dict[str, Embedder], texts: list[str], rounds: int) -> dict:

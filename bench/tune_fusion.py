@@ -19,13 +19,13 @@ import json
 import numpy as np
 
 from bench.datasets import faq, xquad
-from index import thai
-from index.builder import article_vectors, build_chunks
-from index.chunking import ChunkParams
-from index.embedder import load_embedder
-from index.lexical import Lexical
-from index.query import understand
+from index.build.builder import article_vectors, build_chunks
+from index.build.chunking import ChunkParams
+from index.model.embedder import load_embedder
 from index.settings import Settings
+from index.store.lexical import Lexical
+from index.text import thai
+from index.text.query import understand
 
 GRID = {
     "article_dense": [0.0, 0.25, 0.5, 1.0],

@@ -20,15 +20,15 @@ import tempfile
 from pathlib import Path
 
 from bench import datasets
-from index.answer import read_hits, rerank
-from index.builder import build_index
-from index.embedder import load_embedder
-from index.engine import Engine
-from index.evaluate import run
-from index.reader import load_reader
-from index.search import DENSE_ONLY, Fusion, Searcher
+from index.build.builder import build_index
+from index.model.embedder import load_embedder
+from index.model.reader import load_reader
+from index.search.answer import read_hits, rerank
+from index.search.engine import Engine
+from index.search.evaluate import run
+from index.search.retrieval import DENSE_ONLY, Fusion, Searcher
 from index.settings import Settings
-from index.store import open_index
+from index.store.folder import open_index
 
 WEIGHTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 PASSAGES = (2, 3, 4, 5, 8)

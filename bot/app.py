@@ -36,11 +36,11 @@ from index import Engine, Settings
 from index.settings import SettingsError
 
 from . import handlers, render, staff, texts
-from .feedback import hash_salt
 from .journal import JournaledApplication
 from .polling import run_polling
 from .records import Records
 from .render import esc
+from .salt import hash_salt
 from .services import KEY, Services
 
 log = logging.getLogger(__name__)

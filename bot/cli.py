@@ -47,8 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _records(settings: Settings):
-    from .feedback import hash_salt
     from .records import Records
+    from .salt import hash_salt
 
     return Records(settings.database, hash_salt(settings))
 
@@ -90,7 +90,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     """Delete one user's questions and votes, as /forget does for the user, and say how many."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .feedback import SALT_FILE
+    from .salt import SALT_FILE
 
     settings = Settings.load()
     if not settings.hash_salt and not (settings.cache_dir / SALT_FILE).is_file():

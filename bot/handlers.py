@@ -33,11 +33,11 @@ from telegram.ext import ContextTypes
 from index import Answer
 
 from . import render, staff, texts
-from .limits import Verdict
+from .quota import Verdict
+from .recent_answers import Stored
 from .records import utcnow
 from .send import send_html, typing
 from .services import services
-from .store import Stored
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ async def _within_quota(update: Update, context: Context) -> bool:
             )
             await _reply(update, context, texts.CHAT_BUSY)
         return False
-    verdict = svc.limiter.check(asker_id(update))
+    verdict = svc.quota.check(asker_id(update))
     if verdict is Verdict.WARN:
         await _reply(update, context, texts.RATE_LIMITED)
     return verdict is Verdict.ALLOW
@@ -404,7 +404,7 @@ async def inline_query(update: Update, context: Context) -> None:
         await query.answer([], cache_time=INLINE_CACHE_SECONDS)
         return
     svc = services(context)
-    if svc.inline_limiter.check(query.from_user.id) is not Verdict.ALLOW:
+    if svc.inline_quota.check(query.from_user.id) is not Verdict.ALLOW:
         button = InlineQueryResultsButton(texts.INLINE_LIMITED, start_parameter="limited")
         await query.answer([], cache_time=0, button=button)
         return

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from index import Answer
 
 from . import texts
-from .feedback import Vote
+from .salt import Vote
 
 LOCAL = dt.timezone(dt.timedelta(hours=7), "ICT")  # Thailand: no daylight saving
 SOURCES_KEPT = 5

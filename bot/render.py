@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from index import Answer, Chunk, CorpusInfo
-from index.thaidate import BE_OFFSET, thai_date
+from index.text.thaidate import BE_OFFSET, thai_date
 
 from . import texts
 

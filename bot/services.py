@@ -22,10 +22,10 @@ from index import Answer, CorpusInfo, Engine, Settings
 
 from .followup import Conversations
 from .journal import Journal
-from .limits import RateLimiter
 from .outbox import Outbox, Receipt
+from .quota import QuestionQuota
+from .recent_answers import RecentAnswers
 from .records import Forgotten, Records, utcnow
-from .store import AnswerStore
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ class Services:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(ANSWER_WORKERS, thread_name_prefix="answer")
     )
-    answers: AnswerStore = field(default_factory=AnswerStore)
+    answers: RecentAnswers = field(default_factory=RecentAnswers)
     outbox: Outbox = field(default_factory=Outbox)
     journal: Journal = field(init=False)
     conversations: Conversations = field(init=False)
-    limiter: RateLimiter = field(init=False)
-    inline_limiter: RateLimiter = field(init=False)
+    quota: QuestionQuota = field(init=False)
+    inline_quota: QuestionQuota = field(init=False)
     staff_chats: set[int] = field(init=False)  # the settings' staff chats that work, as followed
     forgotten: dict[str, dt.datetime] = field(default_factory=dict)  # user hash → /forget time
     notices: dict[str, float] = field(default_factory=dict)  # staff notice → when last sent
@@ -67,9 +67,9 @@ class Services:
         self.journal = Journal(self.records, self.outbox)
         self.staff_chats = set(self.settings.staff_chat_ids)
         self.conversations = Conversations(self.settings.followup_seconds)
-        self.limiter = RateLimiter(self.settings.user_rate_per_minute)
+        self.quota = QuestionQuota(self.settings.user_rate_per_minute)
         # Inline queries arrive as the user types, several per question: a looser limit.
-        self.inline_limiter = RateLimiter(self.settings.user_rate_per_minute * INLINE_FACTOR)
+        self.inline_quota = QuestionQuota(self.settings.user_rate_per_minute * INLINE_FACTOR)
 
     def loaded(self) -> Engine:
         if self.engine is None:

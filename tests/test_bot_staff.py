@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import index.reindex
 from bot import texts
 from bot.records import Records, verdicts
 from index import Answer, Engine
-from index.store import open_index
+from index.build import reindex
+from index.store.folder import open_index
 from tests.conftest import REPO
 from tests.test_bot_e2e import (
     DBD_2020,
@@ -224,7 +224,7 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
     (own_index.corpus_dir / "test-new-article.md").write_text(NEW_ARTICLE, encoding="utf-8")
     (own_index.corpus_dir / "agency-lopburi.md").unlink()
     old_manifest = open_index(own_index.index_path).manifest
-    building, real_build = threading.Event(), index.reindex.build_with
+    building, real_build = threading.Event(), reindex.build_with
     live_during_build = []
 
     def slow_build(*args, **kwargs):
@@ -234,7 +234,7 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
         time.sleep(1.5)  # questions keep coming while the new index is checked
         return report
 
-    monkeypatch.setattr(index.reindex, "build_with", slow_build)
+    monkeypatch.setattr(reindex, "build_with", slow_build)
     live = Engine(engine.embedder, engine.searcher, engine.threshold)  # swapped, not the session's
     questions = 12
     with running(own_index, live):

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunkfile import ChunkFile, ChunkFileError, line_of
-from index.chunking import Chunk
-from index.store import iter_chunks
+from index.build.chunking import Chunk
+from index.store.chunkfile import ChunkFile, ChunkFileError, line_of
+from index.store.folder import iter_chunks
 
 # Quotes, backslashes, the separators the reader looks for, Thai, newlines and control bytes.
 PIECES = ['"', "\\", ", ", '", "date": "', '", "title": "', "\n", "\x00", "ก", "า", "a", "#", " "]

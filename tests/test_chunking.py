@@ -1,10 +1,10 @@
 import datetime as dt
 import itertools
 
-from index import thai
-from index.chunkfile import chunk_of, line_of
-from index.chunking import ChunkParams, chunk_article
-from index.corpus import Article, parse_article
+from index.build.chunking import ChunkParams, chunk_article
+from index.corpus.articles import Article, parse_article
+from index.store.chunkfile import chunk_of, line_of
+from index.text import thai
 
 
 def _article(body: str) -> Article:

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import prepared as prep
-from index.builder import _chunk_all, _Chunked, _keep_chunking, load_articles
-from index.chunking import ChunkParams
-from index.chunkpool import MIN_PARALLEL, ChunkingError, chunk_pieces
-from index.corpus import Article
+from index.build import chunk_cache as prep
+from index.build.builder import _chunk_all, _Chunked, _keep_chunking, load_articles
+from index.build.chunking import ChunkParams
+from index.build.chunkpool import MIN_PARALLEL, ChunkingError, chunk_pieces
+from index.corpus.articles import Article
 from index.progress import Progress
 from tests.conftest import REPO
 from tests.test_scale import _article
@@ -112,8 +112,8 @@ def test_a_killed_worker_stops_chunking_with_a_clear_error() -> None:
 
 KILLED = """
 import multiprocessing, time
-from index.chunking import ChunkParams
-from index.chunkpool import chunk_pieces
+from index.build.chunking import ChunkParams
+from index.build.chunkpool import chunk_pieces
 from tests.test_scale import _article
 
 chunked = chunk_pieces([_article(n) for n in range(400)], ChunkParams(), 2)

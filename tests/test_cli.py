@@ -38,7 +38,7 @@ def built_env(settings, embedder, tmp_path_factory):
     """A CLI environment whose index is already built (the first ``ask`` would build it too)."""
     import os
 
-    from index.builder import build_index, load_articles
+    from index.build.builder import build_index, load_articles
 
     folder = tmp_path_factory.mktemp("cli") / "idx"
     build_index(load_articles(settings.corpus_dir)[0], embedder, folder)
@@ -124,13 +124,14 @@ def test_negative_reader_passages_is_one_line_error(built_env):
 
 
 def test_the_readme_map_names_every_module():
-    """A newcomer reads the tree from README's "Layout"; a module missing there is a gap."""
+    """A newcomer reads the tree from README's "How it is built"; a package or module missing
+    there is a gap."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    layout = readme[readme.index("Data flows one way") :]
-    missing = [
-        f"{path.parent.name}/{path.name}"
-        for package in ("index", "bot")
-        for path in sorted((REPO / package).glob("*.py"))
-        if f"`{path.name}`" not in layout
-    ]
+    layout = readme[readme.index("## How it is built") :]
+    missing = []
+    for package in ("index", "bot"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            folder = path.parent.relative_to(REPO).as_posix()
+            if f"`{folder}/`" not in layout or f"`{path.name}`" not in layout:
+                missing.append(f"{folder}/{path.name}")
     assert missing == []

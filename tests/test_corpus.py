@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.builder import load_articles
-from index.corpus import CorpusError, load_corpus, parse_article
-from index.coverage import check
+from index.build.builder import load_articles
+from index.corpus.articles import CorpusError, load_corpus, parse_article
+from index.corpus.coverage import check
 
 from .conftest import REPO
 

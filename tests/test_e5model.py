@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import e5model
-from index.e5model import ModelError, build_model, dequantize_q4, read_e5
+from index.model import e5 as e5model
+from index.model.e5 import ModelError, build_model, dequantize_q4, read_e5
 
 
 def test_dequantize_q4_follows_the_nibble_layout():

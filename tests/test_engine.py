@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from index.builder import build_index, load_articles
-from index.embedder import Embedder
-from index.engine import Engine
-from index.store import IndexError_
+from index.build.builder import build_index, load_articles
+from index.model.embedder import Embedder
+from index.search.engine import Engine
+from index.store.folder import IndexLoadError
 
 from .conftest import REPO
 
@@ -104,7 +104,7 @@ def test_rebuild_embeds_only_what_changed(settings, embedder, tmp_path):
 
 def test_index_of_another_model_is_refused(settings, embedder, engine):
     other = Embedder(embedder.model, "someone/else")
-    with pytest.raises(IndexError_, match="built with model"):
+    with pytest.raises(IndexLoadError, match="built with model"):
         Engine.open(settings, embedder=other)
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from index.evaluate import ItemResult, holds, load_jsonl
+from index.search.evaluate import ItemResult, holds, load_jsonl
 
 
 @pytest.mark.parametrize(

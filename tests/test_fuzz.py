@@ -16,13 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import render
-from index import atomic, thai
-from index.answer import Answer
+from index import atomic
 from index.atomic import write_atomic
-from index.chunking import Chunk, ChunkParams, chunk_article
-from index.corpus import Article
-from index.query import understand
-from index.search import Hit
+from index.build.chunking import Chunk, ChunkParams, chunk_article
+from index.corpus.articles import Article
+from index.search.answer import Answer
+from index.search.retrieval import Hit
+from index.text import thai
+from index.text.query import understand
 from tests.fake_telegram import parse_html
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-import index.store as store
-import index.vectorstore as vectorstore
+import index.store.folder as store
+import index.store.vectors as vectorstore
 from bot import texts
 from bot.cli import main
 from index import Engine
-from index.reindex import ReindexError, reindex
-from index.store import MANIFEST, REQUIRED, IndexError_, open_index, sweep
+from index.build.reindex import ReindexError, reindex
+from index.store.folder import MANIFEST, REQUIRED, IndexLoadError, open_index, sweep
 from tests.conftest import REPO
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_e2e import DBD_2020, assert_dbd_2020_answer, reply, running
@@ -68,7 +68,7 @@ def test_every_kind_of_index_file_is_checked(tmp_path, how) -> None:
         folder = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}"
         shutil.copytree(built, folder)
         _damage(folder / rel, how)
-        with pytest.raises(IndexError_, match="checksum mismatch") as refused:
+        with pytest.raises(IndexLoadError, match="checksum mismatch") as refused:
             open_index(folder)
         assert str(folder / rel) in str(refused.value)
 
@@ -78,14 +78,14 @@ def test_a_damaged_manifest_is_refused_by_name(tmp_path) -> None:
     manifest = folder / MANIFEST
     good = manifest.read_text(encoding="utf-8")
     _damage(manifest, "truncated")
-    with pytest.raises(IndexError_, match="unreadable manifest") as refused:
+    with pytest.raises(IndexLoadError, match="unreadable manifest") as refused:
         open_index(folder)
     assert str(manifest) in str(refused.value)
     data = json.loads(good)
     data["files"] = {k: v for k, v in data["files"].items() if k != "dense.faiss"}
     manifest.write_text(json.dumps(data), encoding="utf-8")
     (folder / "dense.faiss").write_bytes(b"not an index")  # unlisted, so no checksum to catch it
-    with pytest.raises(IndexError_, match=r"dense\.faiss: not listed"):
+    with pytest.raises(IndexLoadError, match=r"dense\.faiss: not listed"):
         open_index(folder)
 
 
@@ -99,7 +99,7 @@ def test_a_file_the_manifest_does_not_list_is_refused(tmp_path) -> None:
     """A manifest that vouches for only part of the folder once passed; the rest was trusted."""
     folder, _ = _write(tmp_path / "idx")
     (folder / "lexical" / "extra.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(IndexError_, match=r"lexical/extra\.json: not listed in manifest\.json"):
+    with pytest.raises(IndexLoadError, match=r"lexical/extra\.json: not listed in manifest\.json"):
         open_index(folder)
 
 
@@ -110,7 +110,7 @@ def test_a_manifest_path_outside_the_index_is_refused_before_any_file_is_read(
     folder, _ = _write(tmp_path / "idx")
     (tmp_path / "outside.bin").write_bytes(b"secret")
     _rewrite_manifest(folder, lambda files: files.update({outside: "0" * 64}))
-    with pytest.raises(IndexError_, match="lists a path outside the index folder"):
+    with pytest.raises(IndexLoadError, match="lists a path outside the index folder"):
         open_index(folder)
 
 
@@ -120,7 +120,7 @@ def test_every_file_is_checked_before_any_is_parsed(tmp_path, monkeypatch) -> No
     parsed = []
     monkeypatch.setattr(store, "ChunkFile", lambda *a: parsed.append(a))
     monkeypatch.setattr(store.Lexical, "load", lambda *a: parsed.append(a))
-    with pytest.raises(IndexError_, match="checksum mismatch"):
+    with pytest.raises(IndexLoadError, match="checksum mismatch"):
         open_index(folder)
     assert parsed == []
 
@@ -133,7 +133,7 @@ def test_a_pinned_index_is_checked_against_its_manifests_sha256(
     assert open_index(folder, expect_sha256=pinned).manifest.chunk_count > 0
     # A whole index rebuilt consistently (every checksum right) is still not the pinned one.
     _rewrite_manifest(folder, lambda files: None)  # same content, new bytes
-    with pytest.raises(IndexError_, match="not the index that was pinned"):
+    with pytest.raises(IndexLoadError, match="not the index that was pinned"):
         open_index(folder, expect_sha256=pinned)
     for key in [k for k in os.environ if k.startswith("DGBOT_")]:
         monkeypatch.delenv(key)
@@ -158,7 +158,7 @@ def test_engine_open_refuses_each_damaged_file_kind(settings, embedder, live_cop
         folder = live_copy.with_name(f"bad-{kind}")
         shutil.copytree(live_copy, folder)
         _damage(folder / rel, "truncated")
-        with pytest.raises(IndexError_, match="checksum") as refused:
+        with pytest.raises(IndexLoadError, match="checksum") as refused:
             Engine.open(settings, embedder=embedder, index_dir=folder)
         assert str(folder / rel) in str(refused.value)
 
@@ -212,7 +212,7 @@ def test_serve_refuses_a_corrupt_index_before_answering(
 KILLED_BUILD = """
 import sys, time
 from pathlib import Path
-from index.lexical import Lexical
+from index.store.lexical import Lexical
 from tests.test_store import _write
 
 real = Lexical.save
@@ -348,7 +348,7 @@ def test_a_reader_during_a_swap_without_renameat2_waits_for_the_new_index(
 
 
 def test_two_reindexes_at_once_never_share_a_staging_folder(settings, tmp_path) -> None:
-    from index.reindex import _staging
+    from index.build.reindex import _staging
 
     live = tmp_path / "index"
     shutil.copytree(settings.index_path, live)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from index import atomic
-from index import ingest as ing
 from index.atomic import write_atomic
-from index.corpus import Article, load_corpus, parse_article
-from index.ingest import Status, ingest, parse_thai_date, render_article
+from index.corpus import ingest as ing
+from index.corpus.articles import Article, load_corpus, parse_article
+from index.corpus.ingest import Status, ingest, parse_thai_date, render_article
 
 from .conftest import shared_path
 

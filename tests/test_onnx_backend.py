@@ -11,14 +11,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from index.builder import build_index
-from index.corpus import Article
-from index.e5model import ModelError
-from index.embedder import BACKEND_IDS, load_embedder
-from index.onnx_model import ONNX_FILE, SOURCE_FILE, OnnxEncoder, build_onnx, ensure_onnx
-from index.search import Searcher
+from index.build.builder import build_index
+from index.corpus.articles import Article
+from index.model.e5 import ModelError
+from index.model.embedder import BACKEND_IDS, load_embedder
+from index.model.onnx_encoder import ONNX_FILE, SOURCE_FILE, OnnxEncoder, build_onnx, ensure_onnx
+from index.search.retrieval import Searcher
 from index.settings import Settings, SettingsError
-from index.store import IndexError_, open_index
+from index.store.folder import IndexLoadError, open_index
 
 SENTENCES = [
     "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563",
@@ -132,7 +132,7 @@ def test_index_of_one_backend_is_refused_by_the_other(embedder, torch_embedder, 
         for s in SENTENCES[:1]
     ] + [Article("a2", "สพร.", dt.date(2021, 1, 5), ("https://example.org/2",), SENTENCES[1])]
     build_index(articles, torch_embedder, tmp_path / "idx")
-    with pytest.raises(IndexError_, match="rebuild"):
+    with pytest.raises(IndexLoadError, match="rebuild"):
         Searcher(open_index(tmp_path / "idx"), embedder)
     build_index(articles, embedder, tmp_path / "idx")  # rebuilt with int8: accepted
     assert Searcher(open_index(tmp_path / "idx"), embedder).search(SENTENCES[0]).hits

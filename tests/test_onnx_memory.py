@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from index.onnx_model import (
+from index.model.onnx_encoder import (
     ON_DISK_BYTES,
     ONNX_FILE,
     QUANTIZE_SLICE,
@@ -77,7 +77,7 @@ def test_steps_make_the_file_one_process_made(tmp_path):
 MEASURE = """
 import json, resource, sys
 from pathlib import Path
-from index.onnx_model import build_onnx
+from index.model.onnx_encoder import build_onnx
 build_onnx(Path(sys.argv[1]), Path(sys.argv[2]))
 caller = next(int(line.split()[1]) for line in open("/proc/self/status") if "VmHWM" in line)
 steps = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the biggest step's process

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.e5model import ModelError
-from index.reader_data import (
+from index.model.e5 import ModelError
+from index.model.reader_data import (
     NULL,
     ExampleMaker,
     QARow,
@@ -128,7 +128,7 @@ def test_read_rows_refuses_a_misplaced_answer(tmp_path):
 
 
 def test_a_row_without_answer_trains_as_unanswerable(tokenizer, tmp_path):
-    from index.reader_data import build_examples
+    from index.model.reader_data import build_examples
 
     row = _rows(1)[0]
     unanswerable = QARow("u1", row.article_id, "แม่น้ำสายนี้ยาวกี่กิโลเมตร", row.context, "", -1)
@@ -240,7 +240,7 @@ def _starting_weights(cache: Path) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def reader(settings, embedder):
-    from index.reader import load_reader
+    from index.model.reader import load_reader
 
     return load_reader(settings.model_dir, settings.cache_dir)
 
@@ -275,7 +275,7 @@ def test_reader_never_answers_from_the_skipped_title(reader):
 
 
 def test_damaged_reader_weights_are_one_line_errors(settings, tmp_path):
-    from index.reader import READER_SHA256, ensure_reader, shipped_path
+    from index.model.reader import READER_SHA256, ensure_reader, shipped_path
 
     damaged = tmp_path / "reader.safetensors"
     data = bytearray(shipped_path().read_bytes())
@@ -291,7 +291,7 @@ def test_damaged_reader_weights_are_one_line_errors(settings, tmp_path):
 
 
 def test_damaged_reader_export_is_a_one_line_error(reader, tmp_path):
-    from index.reader import Reader
+    from index.model.reader import Reader
 
     broken = tmp_path / "broken"
     shutil.copytree(reader.folder, broken)

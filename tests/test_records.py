@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from bot.feedback import Vote
 from bot.records import (
     MIGRATIONS,
     ONE_VERDICT,
@@ -26,6 +25,7 @@ from bot.records import (
     utcnow,
     verdicts,
 )
+from bot.salt import Vote
 from index import Answer, Chunk, Hit
 
 USER, OTHER = 31337, 4242

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.builder import build_index
-from index.checkpoint import work_folder
-from index.corpus import Article
-from index.engine import Engine
+from index.build.builder import build_index
+from index.build.embedding_shards import work_folder
+from index.corpus.articles import Article
 from index.progress import Progress
-from index.store import IndexError_, open_index
-from index.tokenids import TokenIds
-from index.vectorstore import StoreSpec, choose, create_store
+from index.search.engine import Engine
+from index.store.folder import IndexLoadError, open_index
+from index.store.tokenids import TokenIds
+from index.store.vectors import StoreSpec, choose, create_store
 from tests.conftest import REPO
 
 TOPICS = ("รางวัลรัฐบาลดิจิทัล", "ระบบบริการออนไลน์", "ข้อมูลเปิดภาครัฐ", "ใบอนุญาตอิเล็กทรอนิกส์")
@@ -85,7 +85,7 @@ def test_hnsw_finds_what_exact_search_finds_and_keeps_vectors_exact() -> None:
 
 
 def test_bm25_from_token_ids_scores_like_bm25_from_token_lists() -> None:
-    from index.lexical import Lexical
+    from index.store.lexical import Lexical
 
     rng = np.random.default_rng(3)
     docs = [[f"w{i}" for i in rng.integers(0, 50, rng.integers(0, 20))] for _ in range(200)]
@@ -114,7 +114,7 @@ def test_a_large_index_uses_hnsw_and_searches_like_the_exact_one(
     exact_dir, graph_dir = tmp_path / "exact", tmp_path / "graph"
     shutil.copytree(settings.index_path, exact_dir)
     shutil.copytree(settings.index_path, graph_dir)
-    from index.builder import load_articles
+    from index.build.builder import load_articles
 
     articles, _ = load_articles(settings.corpus_dir)
     report = build_index(articles, embedder, graph_dir, exact_limit=10)
@@ -143,7 +143,7 @@ def test_a_manifest_that_misnames_the_store_is_refused(small, tmp_path) -> None:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["vectors"]["kind"] = "hnsw"
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexError_, match="cannot read index"):
+    with pytest.raises(IndexLoadError, match="cannot read index"):
         open_index(folder)
 
 
@@ -182,9 +182,11 @@ def test_progress_lines_give_a_rate_and_an_eta(small, embedder, tmp_path) -> Non
 KILLED = """
 import sys, time
 from pathlib import Path
-from index import builder, checkpoint, prepared
-from index.builder import build_index
-from index.embedder import load_embedder
+from index.build import builder
+from index.build import embedding_shards as checkpoint
+from index.build import chunk_cache as prepared
+from index.build.builder import build_index
+from index.model.embedder import load_embedder
 from index.settings import Settings
 from tests.test_scale import _article
 
@@ -316,7 +318,7 @@ def test_index_verify_accepts_a_whole_index_and_names_a_damaged_file(small, env,
 def test_ingest_reports_progress_while_it_parses(tmp_path) -> None:
     import json
 
-    from index.ingest import ingest
+    from index.corpus.ingest import ingest
 
     source = tmp_path / "news.jsonl"
     records = [

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from index.chunking import Chunk
-from index.lexical import Lexical
-from index.store import ArticleLevel, IndexError_, Manifest, open_index, write_index
+from index.build.chunking import Chunk
+from index.store.folder import ArticleLevel, IndexLoadError, Manifest, open_index, write_index
+from index.store.lexical import Lexical
 
 
 def _chunks(n):
@@ -50,16 +50,16 @@ def test_corrupt_file_is_refused_by_name(tmp_path, victim):
     folder, _ = _write(tmp_path / "idx")
     path = folder / victim
     path.write_bytes(path.read_bytes()[:-7])
-    with pytest.raises(IndexError_, match=victim):
+    with pytest.raises(IndexLoadError, match=victim):
         open_index(folder)
 
 
 def test_missing_and_garbled_manifest(tmp_path):
-    with pytest.raises(IndexError_, match="no index"):
+    with pytest.raises(IndexLoadError, match="no index"):
         open_index(tmp_path / "nothing")
     folder, _ = _write(tmp_path / "idx")
     (folder / "manifest.json").write_text("{not json")
-    with pytest.raises(IndexError_, match="unreadable manifest"):
+    with pytest.raises(IndexLoadError, match="unreadable manifest"):
         open_index(folder)
 
 

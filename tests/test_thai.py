@@ -1,4 +1,4 @@
-from index import thai
+from index.text import thai
 
 
 def test_normalize_strips_invisible_and_maps_thai_digits():
@@ -37,7 +37,7 @@ def test_unusual_spaces_separate_words_like_a_plain_space():
 
 
 def test_relative_years_resolve_against_the_reference_year_in_both_eras():
-    from index.query import names_latest, names_relative_year, understand
+    from index.text.query import names_latest, names_relative_year, understand
 
     assert names_relative_year("DG Awards ครั้งล่าสุดจัดวันไหน")
     assert names_relative_year("ปีที่แล้วใครได้รางวัล") and names_relative_year("Latest DG Awards?")
@@ -54,7 +54,7 @@ def test_relative_years_resolve_against_the_reference_year_in_both_eras():
 
 
 def test_english_questions_are_told_from_thai_ones():
-    from index.query import written_in_english
+    from index.text.query import written_in_english
 
     assert written_in_english("DBD won which award in 2020?")
     assert not written_in_english("กรมพัฒน์ฯ ได้รางวัล DG Awards ปี 2020 ไหม")

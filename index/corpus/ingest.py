@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from . import thai
-from .atomic import write_atomic
-from .corpus import Article, marked_body, parse_article, with_cites
-from .progress import Progress
-from .thaidate import BE_OFFSET, THAI_MONTH_ABBREVIATIONS, THAI_MONTHS
+from index.atomic import write_atomic
+from index.corpus.articles import Article, marked_body, parse_article, with_cites
+from index.progress import Progress
+from index.text import thai
+from index.text.thaidate import BE_OFFSET, THAI_MONTH_ABBREVIATIONS, THAI_MONTHS
 
 FORMATS = ("auto", "text", "html", "thaigov", "jsonl")
 TAGS = ("ingested",)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_folder
-from .checksum import sha256_of
-from .e5model import ModelError, build_model
-from .onnx_model import (
+from index.atomic import atomic_folder
+from index.checksum import sha256_of
+from index.model.e5 import ModelError, build_model
+from index.model.onnx_encoder import (
     ONNX_FILE,
     SOURCE_FILE,
     default_threads,
@@ -31,7 +31,7 @@ from .onnx_model import (
     in_fresh_process,
     session,
 )
-from .reader_data import Tokenized, tokenize, window_capacity, window_ids, window_starts
+from index.model.reader_data import Tokenized, tokenize, window_capacity, window_ids, window_starts
 
 READER_FILE = "reader.safetensors"
 # The domain stage's 8-layer exit (BENCHMARKS.md, "Reader"); another file is refused.
@@ -77,7 +77,7 @@ def assemble(shipped: Path, model_dir: Path):
     from safetensors.torch import load_file
     from transformers import BertConfig
 
-    from .reader_model import FROZEN, ExitReader
+    from index.model.reader_model import FROZEN, ExitReader
 
     with safe_open(str(shipped), "pt") as fh:
         layers = int(fh.metadata()["layers"])

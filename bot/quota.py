@@ -17,7 +17,7 @@ class Verdict(Enum):
     SILENT = "silent"  # further refusals: say nothing, a flood should not get replies
 
 
-class RateLimiter:
+class QuestionQuota:
     """Sliding one-minute window per user; ``per_minute <= 0`` disables the limit."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:

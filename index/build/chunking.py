@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from . import thai
-from .corpus import Article
+from index.corpus.articles import Article
+from index.text import thai
 
 
 @dataclass(frozen=True)

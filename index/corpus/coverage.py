@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import Article, Problem, load_corpus
+from index.corpus.articles import Article, Problem, load_corpus
 
 _FACT_ID = re.compile(r"^- \[([A-Z0-9]+-[0-9]+)\]", re.MULTILINE)
 

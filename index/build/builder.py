@@ -19,26 +19,26 @@ from typing import TextIO
 
 import numpy as np
 
-from . import prepared as prep
-from .checkpoint import Checkpoint, vector_key
-from .chunking import Chunk, ChunkParams, chunk_article, make_chunk
-from .chunkpool import chunk_pieces, worker_count
-from .corpus import Article, CorpusError, corpus_hash, load_corpus
-from .embedder import Embedder
-from .progress import Progress
-from .store import (
+from index.build import chunk_cache as prep
+from index.build.chunking import Chunk, ChunkParams, chunk_article, make_chunk
+from index.build.chunkpool import chunk_pieces, worker_count
+from index.build.embedding_shards import Checkpoint, vector_key
+from index.corpus.articles import Article, CorpusError, corpus_hash, load_corpus
+from index.model.embedder import Embedder
+from index.progress import Progress
+from index.store.folder import (
     CHUNKS,
     DENSE,
     ArticleLevel,
-    IndexError_,
+    IndexLoadError,
     Manifest,
     iter_chunks,
     open_vectors,
     read_checked_manifest,
     write_index,
 )
-from .tokenids import TokenIds
-from .vectorstore import (
+from index.store.tokenids import TokenIds
+from index.store.vectors import (
     DEFAULT_EXACT_LIMIT,
     RowReader,
     VectorStore,
@@ -101,7 +101,7 @@ class _Known:
             old = rows_on_disk(index_dir, spec, rows, manifest.dim) or open_vectors(
                 index_dir, manifest
             )
-        except (IndexError_, OSError, ValueError, TypeError):
+        except (IndexLoadError, OSError, ValueError, TypeError):
             return {}  # unreadable: rebuild from scratch
         if rows != old.ntotal or rows != manifest.chunk_count:
             return {}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from . import thai
-from .thaidate import BE_OFFSET
+from index.text import thai
+from index.text.thaidate import BE_OFFSET
 
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 # "ปี 64", "พ.ศ. 66": people drop the "25" of a Buddhist-era year when chatting.

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import thai
-from .lexical import Lexical
+from index.store.lexical import Lexical
+from index.text import thai
 
 NULL = 0  # the <s> token: where a window with no answer points
 MAX_QUESTION_TOKENS = 48  # longer questions are cut: their tail is rarely what picks the span

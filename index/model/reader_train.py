@@ -17,10 +17,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .atomic import write_atomic
-from .progress import Progress
-from .reader_data import Example, batches, build_examples, collate, read_rows
-from .reader_model import FROZEN, from_encoder, shipped_state, span_loss
+from index.atomic import write_atomic
+from index.model.reader_data import Example, batches, build_examples, collate, read_rows
+from index.model.reader_model import FROZEN, from_encoder, shipped_state, span_loss
+from index.progress import Progress
 
 CHECKPOINT = "checkpoint.pt"
 EXAMPLES = "examples.jsonl.gz"
@@ -97,7 +97,7 @@ def train(cfg: TrainConfig, progress: Progress) -> list[Path]:
     import torch
     from tokenizers import Tokenizer
 
-    from .onnx_model import default_threads
+    from index.model.onnx_encoder import default_threads
 
     torch.set_num_threads(cfg.threads or default_threads())
     torch.manual_seed(cfg.seed)

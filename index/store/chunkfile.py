@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import Chunk
+from index.build.chunking import Chunk
 
 # A line as ``line_of`` writes it starts with the id, article_id, title, date and url, each a
 # JSON string. Inside a JSON string every quote is escaped, so the first ``", "date": "`` after

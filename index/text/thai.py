@@ -15,7 +15,7 @@ from pythainlp.tokenize import word_tokenize
 from pythainlp.util import dict_trie
 from pythainlp.util import normalize as thai_normalize
 
-from .thaidate import BE_OFFSET, arabic_digits
+from index.text.thaidate import BE_OFFSET, arabic_digits
 
 # Zero-width and invisible characters that split words without showing anything.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)

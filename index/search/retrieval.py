@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chunking import Chunk
-from .embedder import Embedder
-from .query import understand, years_in
-from .store import IndexError_, StoredIndex
+from index.build.chunking import Chunk
+from index.model.embedder import Embedder
+from index.store.folder import IndexLoadError, StoredIndex
+from index.text.query import understand, years_in
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 class Searcher:
     def __init__(self, index: StoredIndex, embedder: Embedder, fusion: Fusion = Fusion()):
         if index.manifest.model_id != embedder.model_id:
-            raise IndexError_(
+            raise IndexLoadError(
                 f"index at {index.folder} was built with model {index.manifest.model_id!r}, "
                 f"but the current model is {embedder.model_id!r}; rebuild it (dgbot index build)"
             )

@@ -21,10 +21,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from . import thai
-from .chunking import ChunkParams, chunk_article
-from .corpus import Article
-from .onnx_model import default_threads
+from index.build.chunking import ChunkParams, chunk_article
+from index.corpus.articles import Article
+from index.model.onnx_encoder import default_threads
+from index.text import thai
 
 BATCH = 48  # articles per task at most: their pickling costs little beside their chunking
 MIN_PARALLEL = 50  # fewer articles to chunk than this: not worth starting workers

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import thai
-from .answer import (
+from index.build.builder import BuildReport, build_index, load_articles
+from index.build.chunking import ChunkParams
+from index.corpus.articles import Article
+from index.model.embedder import Embedder, load_embedder
+from index.model.reader import Reader, load_reader
+from index.search.answer import (
     Answer,
     ReaderCalibration,
     Threshold,
@@ -22,15 +26,11 @@ from .answer import (
     read_answer,
     read_hits,
 )
-from .builder import BuildReport, build_index, load_articles
-from .chunking import ChunkParams
-from .corpus import Article
-from .embedder import Embedder, load_embedder
-from .query import names_latest, names_relative_year, written_in_english
-from .reader import Reader, load_reader
-from .search import Fusion, Searcher, SearchResult
-from .settings import Settings
-from .store import open_index
+from index.search.retrieval import Fusion, Searcher, SearchResult
+from index.settings import Settings
+from index.store.folder import open_index
+from index.text import thai
+from index.text.query import names_latest, names_relative_year, written_in_english
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class Stored:
     more_shown: bool = False
 
 
-class AnswerStore:
+class RecentAnswers:
     def __init__(self, per_chat: int = PER_CHAT, max_chats: int = MAX_CHATS) -> None:
         self.per_chat, self.max_chats = per_chat, max_chats
         self._chats: OrderedDict[int, OrderedDict[str, Stored]] = OrderedDict()

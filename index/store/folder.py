@@ -25,11 +25,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .checksum import sha256_of
-from .chunkfile import ChunkFile, chunk_of, line_of
-from .chunking import Chunk
-from .lexical import Lexical
-from .vectorstore import FaissStore, StoreSpec, VectorStore, create_store, load_store
+from index.build.chunking import Chunk
+from index.checksum import sha256_of
+from index.store.chunkfile import ChunkFile, chunk_of, line_of
+from index.store.lexical import Lexical
+from index.store.vectors import FaissStore, StoreSpec, VectorStore, create_store, load_store
 
 FORMAT = 2  # 2: a chunk carries the sources of its own paragraph
 MANIFEST = "manifest.json"
@@ -42,7 +42,7 @@ REQUIRED = (DENSE, CHUNKS, LEXICAL, ARTICLE_VECTORS, ARTICLE_LEXICAL)  # files o
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
-class IndexError_(RuntimeError):
+class IndexLoadError(RuntimeError):
     """The index is missing, corrupt, or was built differently from what is asked."""
 
 
@@ -221,7 +221,7 @@ def _manifest_bytes(folder: Path) -> bytes:
     while not path.is_file() and _swapping(Path(folder)) and time.monotonic() < deadline:
         time.sleep(0.01)
     if not path.is_file():
-        raise IndexError_(f"no index at {folder} (run: dgbot index build)")
+        raise IndexLoadError(f"no index at {folder} (run: dgbot index build)")
     return path.read_bytes()
 
 
@@ -241,17 +241,17 @@ def read_manifest(folder: Path, expect_sha256: str = "") -> Manifest:
     path = Path(folder) / MANIFEST
     raw = _manifest_bytes(folder)
     if expect_sha256 and hashlib.sha256(raw).hexdigest() != expect_sha256.strip().lower():
-        raise IndexError_(
+        raise IndexLoadError(
             f"{path}: sha256 {hashlib.sha256(raw).hexdigest()} is not the expected "
             f"{expect_sha256.strip()} (DGBOT_INDEX_SHA256): not the index that was pinned"
         )
     try:
         manifest = Manifest(**json.loads(raw.decode("utf-8")))
     except (ValueError, TypeError) as exc:
-        raise IndexError_(f"{path}: unreadable manifest ({exc.__class__.__name__})") from exc
+        raise IndexLoadError(f"{path}: unreadable manifest ({exc.__class__.__name__})") from exc
     outside = [rel for rel in manifest.files if not _inside(rel)]
     if outside:
-        raise IndexError_(f"{path}: lists a path outside the index folder: {outside[0]!r}")
+        raise IndexLoadError(f"{path}: lists a path outside the index folder: {outside[0]!r}")
     return manifest
 
 
@@ -262,17 +262,17 @@ def _inside(rel: str) -> bool:
 
 
 def check_files(folder: Path, manifest: Manifest, only: tuple[str, ...] = REQUIRED) -> None:
-    """Every part in ``only`` is listed and matches its checksum; IndexError_ names the first
+    """Every part in ``only`` is listed and matches its checksum; IndexLoadError names the first
     that does not. A whole check (``only`` = every part) also requires the manifest to list
     exactly the files present: a file it does not vouch for is not part of the index."""
     for name in only:
         if not any(rel == name or rel.startswith(f"{name}/") for rel in manifest.files):
-            raise IndexError_(f"{folder / name}: not listed in {MANIFEST}; rebuild the index")
+            raise IndexLoadError(f"{folder / name}: not listed in {MANIFEST}; rebuild the index")
     if set(only) >= set(REQUIRED):
         present = {p.relative_to(folder).as_posix() for p in _data_files(Path(folder))}
         unlisted = sorted(present - set(manifest.files))
         if unlisted:
-            raise IndexError_(
+            raise IndexLoadError(
                 f"{folder / unlisted[0]}: not listed in {MANIFEST} (a file the index does not "
                 "vouch for); rebuild the index or remove it"
             )
@@ -281,9 +281,9 @@ def check_files(folder: Path, manifest: Manifest, only: tuple[str, ...] = REQUIR
             continue
         path = folder / rel
         if not path.is_file():
-            raise IndexError_(f"{path}: missing index file; rebuild the index")
+            raise IndexLoadError(f"{path}: missing index file; rebuild the index")
         if sha256_of(path) != expected:
-            raise IndexError_(f"{path}: checksum mismatch (corrupt or modified); rebuild it")
+            raise IndexLoadError(f"{path}: checksum mismatch (corrupt or modified); rebuild it")
 
 
 def read_checked_manifest(
@@ -293,7 +293,7 @@ def read_checked_manifest(
     folder = Path(folder)
     manifest = read_manifest(folder, expect_sha256)
     if manifest.format != FORMAT:
-        raise IndexError_(
+        raise IndexLoadError(
             f"{folder}: index format {manifest.format}, expected {FORMAT}; rebuild it"
         )
     check_files(folder, manifest, only)
@@ -310,7 +310,7 @@ def open_vectors(folder: Path, manifest: Manifest) -> VectorStore:
     try:
         return load_store(folder, manifest.store_spec)
     except Exception as exc:  # faiss raises RuntimeError, a backend mismatch ValueError
-        raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
+        raise IndexLoadError(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
 
 
 def open_index(folder: Path, verify: bool = True, expect_sha256: str = "") -> StoredIndex:
@@ -327,12 +327,12 @@ def open_index(folder: Path, verify: bool = True, expect_sha256: str = "") -> St
             np.load(folder / ARTICLE_VECTORS), Lexical.load(folder / ARTICLE_LEXICAL)
         )
     except Exception as exc:  # OSError, json's ValueError, ChunkFileError, bm25s various
-        raise IndexError_(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
+        raise IndexLoadError(f"{folder}: cannot read index ({exc.__class__.__name__})") from exc
     dense = open_vectors(folder, manifest)
     if (
         dense.ntotal != len(chunks)
         or dense.d != manifest.dim
         or article_level.vectors.shape != (len(manifest.articles), manifest.dim)
     ):
-        raise IndexError_(f"{folder}: vectors, chunks and articles disagree; rebuild the index")
+        raise IndexLoadError(f"{folder}: vectors, chunks and articles disagree; rebuild the index")
     return StoredIndex(folder, manifest, chunks, dense, lexical, article_level)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import ChunkParams
-from .tokenids import TokenIds
+from index.build.chunking import ChunkParams
+from index.store.tokenids import TokenIds
 
 log = logging.getLogger(__name__)
 FILE = "prepared.npz"

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_folder
-from .e5model import ModelError
+from index.atomic import atomic_folder
+from index.model.e5 import ModelError
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
@@ -128,7 +128,9 @@ def in_fresh_process(step, *args):
     held by another thread), so ``step`` must be a module-level function and the main script
     must start its work under ``if __name__ == "__main__"``. Its errors are raised here; Ctrl-C
     here ends it at once."""
-    from .chunkpool import _follow_parent  # not at the top: chunkpool imports this module
+    from index.build.chunkpool import (
+        _follow_parent,  # not at the top: chunkpool imports this module
+    )
 
     pool = ProcessPoolExecutor(
         1, mp_context=multiprocessing.get_context("spawn"), initializer=_follow_parent

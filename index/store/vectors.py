@@ -4,8 +4,9 @@ behind it.
 The search code needs four things of a vector store: ``ntotal``, ``search`` (top k by inner
 product), ``reconstruct_batch`` (a few stored vectors, to score candidates found by BM25 or by
 article) and ``reconstruct_n`` (all of them, for reuse by a rebuild). A backend that keeps
-vectors elsewhere (a Qdrant or Milvus cluster) is one more subclass registered in ``BACKENDS``;
-the index directory records which backend wrote it, so reading picks the same one.
+vectors elsewhere (a Qdrant or Milvus cluster) is one more subclass registered in
+``VECTOR_BACKENDS``; the index directory records which backend wrote it, so reading picks
+the same one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .settings import DEFAULT_EXACT_LIMIT
+from index.settings import DEFAULT_EXACT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -180,12 +181,12 @@ class FaissStore(VectorStore):
         return cls(index, spec)
 
 
-BACKENDS: dict[str, type[VectorStore]] = {"faiss": FaissStore}
+VECTOR_BACKENDS: dict[str, type[VectorStore]] = {"faiss": FaissStore}
 
 
 def _backend(spec: StoreSpec) -> type[VectorStore]:
     try:
-        return BACKENDS[spec.backend]
+        return VECTOR_BACKENDS[spec.backend]
     except KeyError:
         raise ValueError(f"unknown vector store backend {spec.backend!r}") from None
 

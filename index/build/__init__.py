@@ -1,0 +1,1 @@
+"""Building an index: chunking (and its cache), embedding shards, the builder, reindexing."""

@@ -1,0 +1,1 @@
+"""The corpus: article files and their sources, ingesting new ones, and dossier coverage."""

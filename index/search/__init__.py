@@ -1,0 +1,1 @@
+"""The query side: hybrid retrieval, answers from passages, the engine, evaluation."""

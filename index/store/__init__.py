@@ -1,0 +1,1 @@
+"""The index on disk: its folder and manifest, chunk file, vector stores and BM25."""

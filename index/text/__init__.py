@@ -1,0 +1,1 @@
+"""Thai text: normalisation, the Thai calendar, and reading what a question asks."""
