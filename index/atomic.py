@@ -10,19 +10,32 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+TEMP_SUFFIX = ".tmp"  # what a kill can leave behind: ``.<name>.<random>.tmp`` beside the file
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable: without it a power cut can undo the rename."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 def write_atomic(target: Path, write: Callable[[BinaryIO], None]) -> Path:
-    """``write`` fills a temporary file beside ``target``, which is synced and renamed over it;
-    a failure (or a kill) leaves ``target`` as it was and no temporary file behind."""
+    """``write`` fills a temporary file beside ``target``, which is synced and renamed over it
+    (the rename synced too); a failure (or a kill) leaves ``target`` as it was and no temporary
+    file behind (a kill may leave one, named ``.<name>.*.tmp``)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        sync_folder(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -37,7 +50,7 @@ def create_once(target: Path, data: bytes, mode: int = 0o600) -> bool:
     one (nor a crash) ever sees the file empty or half-written."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:

