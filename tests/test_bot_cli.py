@@ -55,7 +55,7 @@ def test_a_plain_http_webhook_is_refused(monkeypatch, tmp_path, capsys) -> None:
 
 
 def test_a_rejected_token_is_one_clear_line(monkeypatch, tmp_path, capsys) -> None:
-    asyncio.set_event_loop(asyncio.new_event_loop())  # run_polling uses it, then closes it
+    asyncio.set_event_loop(asyncio.new_event_loop())  # serve polls on it, then closes it
     try:
         with FakeTelegram() as tg:
             monkeypatch.chdir(tmp_path)
