@@ -28,7 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import datasets
-from index.build.builder import build_chunks, build_index, load_articles
+from bench.chunks import build_chunks
+from index.build.builder import build_index, load_articles
 from index.build.chunking import ChunkParams
 from index.corpus.articles import Article
 from index.model.embedder import Embedder, load_embedder

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import datasets
-from index.build.builder import build_chunks, build_index
+from bench.chunks import build_chunks
+from index.build.builder import build_index
 from index.build.chunking import ChunkParams
 from index.model.embedder import Embedder, load_embedder
 from index.search.engine import Engine

@@ -18,8 +18,8 @@ import json
 
 import numpy as np
 
+from bench.chunks import article_vectors, build_chunks
 from bench.datasets import faq, xquad
-from index.build.builder import article_vectors, build_chunks
 from index.build.chunking import ChunkParams
 from index.model.embedder import load_embedder
 from index.settings import Settings

@@ -4,6 +4,11 @@
 end-to-end tests alike; ``serve`` runs it by long polling (bot/polling.py, which confirms an
 update only once handled) or behind a webhook; either way the journal (bot/journal.py) keeps
 an update Telegram delivers twice from being answered twice.
+
+Long polling runs the bot's own Poller the way PTB documents a custom update source: an
+Application built with ``.updater(None)``, driven by ``async with app`` and
+``app.start()``/``app.stop()``. The webhook is PTB's own ``run_webhook``, which needs PTB's
+Updater, so an application is built for one mode or the other.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from index.settings import SettingsError
 
 from . import handlers, render, staff, texts
 from .journal import JournaledApplication
-from .polling import run_polling
+from .polling import Poller
 from .records import Records
 from .render import esc
 from .salt import hash_salt
@@ -147,6 +152,23 @@ class MessageRateLimiter(AIORateLimiter):
         )
 
 
+class BotApplication(JournaledApplication):
+    """The bot's Application: ``stop_running`` also ends ``serve``'s long polling, gracefully.
+
+    PTB's ``stop_running`` stops the event loop its ``run_polling``/``run_webhook`` spin with
+    ``run_forever``; ``serve`` polls inside one coroutine instead, which a stopped loop would
+    abandon half-way (the batch in hand neither finished nor confirmed). While that coroutine
+    runs, the call asks it to stop in order; otherwise (the webhook) it is PTB's."""
+
+    stop_requested: asyncio.Event | None = None  # set by serve while it polls
+
+    def stop_running(self) -> None:
+        if self.stop_requested is None:
+            super().stop_running()
+        else:
+            self.stop_requested.set()
+
+
 async def _post_init(app: Application) -> None:
     """Load the engine once (unless the caller gave one) and publish the command menu."""
     svc: Services = app.bot_data[KEY]
@@ -203,12 +225,19 @@ async def _post_shutdown(app: Application) -> None:
     svc.records.close()
 
 
-def build_application(settings: Settings, engine: Engine | None = None) -> Application:
-    """The whole bot; ``engine`` is loaded in post_init when not given (tests pass theirs)."""
+def build_application(
+    settings: Settings, engine: Engine | None = None, webhook: bool = False
+) -> BotApplication:
+    """The whole bot; ``engine`` is loaded in post_init when not given (tests pass theirs).
+
+    For long polling (the default) it has no PTB Updater: the bot's own Poller fetches. With
+    ``webhook`` it keeps PTB's Updater, which serves the webhook."""
     protect_logs([settings.telegram_token])
+    builder = ApplicationBuilder()
+    if not webhook:
+        builder = builder.updater(None)
     app = (
-        ApplicationBuilder()
-        .token(settings.telegram_token)
+        builder.token(settings.telegram_token)
         .base_url(bot_api_url(settings))
         .defaults(
             Defaults(
@@ -218,7 +247,7 @@ def build_application(settings: Settings, engine: Engine | None = None) -> Appli
         )
         .concurrent_updates(True)
         .rate_limiter(MessageRateLimiter(max_retries=2))
-        .application_class(JournaledApplication)
+        .application_class(BotApplication)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
@@ -262,14 +291,25 @@ def bot_api_url(settings: Settings) -> str:
 
 
 def serve(
-    app: Application,
+    app: BotApplication,
     webhook_url: str | None = None,
     stop_signals: Sequence[int] | None = STOP_SIGNALS,
 ) -> None:
-    """Run until stopped: long polling, or a webhook at ``webhook_url`` (HTTPS, as Telegram
-    requires) served on DGBOT_WEBHOOK_LISTEN:DGBOT_WEBHOOK_PORT behind a reverse proxy."""
+    """Run until a stop signal or ``app.stop_running()``: long polling, or a webhook at
+    ``webhook_url`` (HTTPS, as Telegram requires) served on
+    DGBOT_WEBHOOK_LISTEN:DGBOT_WEBHOOK_PORT behind a reverse proxy. ``app`` is built for the
+    same mode (``build_application(..., webhook=...)``). Like PTB's ``run_polling``, polling
+    runs on this thread's event loop (a new one if there is none) and closes it at the end."""
     if webhook_url is None:
-        run_polling(app, ALLOWED_UPDATES, stop_signals)
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_run_polling(app, stop_signals))
+        finally:
+            loop.close()
         return
     if not webhook_url.lower().startswith("https://"):
         raise SettingsError(f"--webhook needs an https:// URL, got {webhook_url!r}")
@@ -285,3 +325,51 @@ def serve(
         allowed_updates=ALLOWED_UPDATES,
         stop_signals=stop_signals,
     )
+
+
+async def _run_polling(app: BotApplication, stop_signals: Sequence[int] | None) -> None:
+    """PTB's documented run for a custom update source (``async with app``, ``app.start()``,
+    the source, ``app.stop()``), with the Poller as the source and the lifecycle hooks that
+    PTB calls only from its own ``run_polling``/``run_webhook``: ``post_init`` after
+    initialising, ``post_stop`` after stopping, ``post_shutdown`` after shutting down (even when
+    start-up failed, so the record and the executor are closed whatever happened)."""
+    loop = asyncio.get_running_loop()
+    stop = app.stop_requested = asyncio.Event()
+    for sig in stop_signals or ():
+        loop.add_signal_handler(sig, _stop_on_signal, stop)
+    try:
+        async with app:
+            if app.post_init:
+                await app.post_init(app)
+            if not stop.is_set():  # stop_running() in post_init: never start
+                await _poll_until_stopped(app, stop)
+    finally:
+        for sig in stop_signals or ():
+            loop.remove_signal_handler(sig)
+        app.stop_requested = None
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+
+
+async def _poll_until_stopped(app: BotApplication, stop: asyncio.Event) -> None:
+    """Start, poll until ``stop`` is set or polling fails, then stop in order: the Poller
+    finishes the updates in hand and confirms them before the application stops. A polling
+    failure (a token Telegram rejects) is raised once everything has stopped."""
+    poller = Poller(app, ALLOWED_UPDATES)
+    await app.start()
+    try:
+        polling = await poller.start()
+        polling.add_done_callback(lambda _: stop.set())
+        await stop.wait()
+    finally:
+        await poller.stop()
+        await app.stop()
+        if app.post_stop:
+            await app.post_stop(app)
+    if not polling.cancelled() and polling.exception() is not None:
+        raise polling.exception()
+
+
+def _stop_on_signal(stop: asyncio.Event) -> None:
+    log.info("stop signal received; stopping")
+    stop.set()

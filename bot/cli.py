@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SettingsError(f"DGBOT_LOG_LEVEL={settings.log_level!r}: {exc}") from exc
     from . import app as bot_app  # here: other commands need not load the bot
 
-    app = bot_app.build_application(settings)
+    app = bot_app.build_application(settings, webhook=args.webhook is not None)
     try:
         bot_app.serve(app, args.webhook)
     except InvalidToken:

@@ -24,7 +24,6 @@ from sqlalchemy.engine import Connection
 from index import Answer
 
 from . import texts
-from .salt import Vote
 
 LOCAL = dt.timezone(dt.timedelta(hours=7), "ICT")  # Thailand: no daylight saving
 SOURCES_KEPT = 5
@@ -228,10 +227,6 @@ class Records:
 
     # ------------------------------------------------------------------ writing
 
-    def record_answer(self, answer: Answer, chat_type: str, user_id: int, latency_ms: float) -> int:
-        """Keep a question with its answer; returns its id, for votes and verdicts later."""
-        return self.insert_question(self.question_row(answer, chat_type, user_id, latency_ms))
-
     def question_row(
         self,
         answer: Answer,
@@ -266,10 +261,6 @@ class Records:
     def insert_question(self, row: dict) -> int:
         with self.db.begin() as conn:
             return conn.execute(questions.insert().returning(questions.c.id), row).scalar_one()
-
-    def record(self, vote: Vote) -> None:
-        """A citizen's 👍/👎."""
-        self.insert_vote(self.vote_row(vote.user_id, vote.helpful), vote.question_id)
 
     def vote_row(self, user_id: int, helpful: bool) -> dict:
         """A vote stamped now; its question id is added when written (the question may wait)."""

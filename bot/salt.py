@@ -1,6 +1,5 @@
-"""👍/👎 votes and the salt that keeps voters (and askers) anonymous in the record.
+"""The salt that keeps askers and voters anonymous in the record.
 
-Handlers hand a ``Vote`` to the record (``bot.records.Records``) and never see how it is kept.
 A user is stored only as a salted hash: enough to count distinct users, useless
 for finding the person.
 """
@@ -8,7 +7,6 @@ for finding the person.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from index import Settings
 from index.atomic import create_once
@@ -16,13 +14,6 @@ from index.settings import SettingsError
 
 SALT_FILE = "feedback.salt"
 MIN_SALT = 16  # characters: a shorter salt is guessed along with the ids it hides
-
-
-@dataclass(frozen=True)
-class Vote:
-    user_id: int  # hashed by the sink, never stored
-    helpful: bool
-    question_id: int  # the recorded question the answer belongs to
 
 
 def hash_salt(settings: Settings) -> str:

@@ -55,7 +55,7 @@ def test_a_plain_http_webhook_is_refused(monkeypatch, tmp_path, capsys) -> None:
 
 
 def test_a_rejected_token_is_one_clear_line(monkeypatch, tmp_path, capsys) -> None:
-    asyncio.set_event_loop(asyncio.new_event_loop())  # run_polling uses it, then closes it
+    asyncio.set_event_loop(asyncio.new_event_loop())  # serve polls on it, then closes it
     try:
         with FakeTelegram() as tg:
             monkeypatch.chdir(tmp_path)
@@ -72,6 +72,7 @@ def test_a_rejected_token_is_one_clear_line(monkeypatch, tmp_path, capsys) -> No
 def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None:
     from bot.records import Records
     from index import Answer
+    from tests.support.records import record_answer
 
     for key in [k for k in os.environ if k.startswith("DGBOT_")]:
         monkeypatch.delenv(key)
@@ -79,7 +80,7 @@ def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None
     monkeypatch.setenv("DGBOT_HASH_SALT", "a-test-salt-of-24-chars!")
     monkeypatch.chdir(tmp_path)  # no .env
     records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", "a-test-salt-of-24-chars!")
-    records.record_answer(Answer("คำถามทดสอบ", False, "", "", 0.1), "private", 9, 12.0)
+    record_answer(records, Answer("คำถามทดสอบ", False, "", "", 0.1), "private", 9, 12.0)
     records.close()
     assert main(["stats"]) == 0
     assert "คำถามวันนี้ 1" in capsys.readouterr().out
@@ -92,8 +93,9 @@ def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None
 
 def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatch, capsys) -> None:
     from bot.records import Records
-    from bot.salt import Vote, hash_salt
+    from bot.salt import hash_salt
     from index import Answer, Settings
+    from tests.support.records import record_answer, record_vote
 
     for key in [k for k in os.environ if k.startswith("DGBOT_")]:
         monkeypatch.delenv(key)
@@ -103,14 +105,14 @@ def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatc
     assert "no hash salt" in capsys.readouterr().err
     salt = hash_salt(Settings(cache_dir=tmp_path))  # the salt the bot made on its first start
     records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", salt)
-    mine = records.record_answer(Answer("ของฉัน", False, "", "", 0.1), "private", 9, 12.0)
-    other = records.record_answer(Answer("ของคนอื่น", False, "", "", 0.1), "private", 10, 12.0)
-    records.record(Vote(9, True, other))
-    records.record(Vote(10, False, mine))
+    mine = record_answer(records, Answer("ของฉัน", False, "", "", 0.1), "private", 9, 12.0)
+    other = record_answer(records, Answer("ของคนอื่น", False, "", "", 0.1), "private", 10, 12.0)
+    record_vote(records, 9, True, other)
+    record_vote(records, 10, False, mine)
     assert main(["forget", "9"]) == 0
     said = capsys.readouterr().out
     assert said == "deleted 1 question(s) and 2 vote(s) or verdict(s) of user 9\n"
-    records.record_answer(Answer("อีกคำถาม", False, "", "", 0.1), "private", 11, 12.0)
+    record_answer(records, Answer("อีกคำถาม", False, "", "", 0.1), "private", 11, 12.0)
     monkeypatch.setattr("sys.stdin", io.StringIO("11\n"))  # kept out of ps and shell history
     assert main(["forget"]) == 0
     assert capsys.readouterr().out.startswith("deleted 1 question(s)")

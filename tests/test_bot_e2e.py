@@ -54,7 +54,7 @@ def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
 @contextmanager
 def running(settings: Settings, engine: Engine, webhook_url: str | None = None) -> Iterator[None]:
     """``serve`` in a thread with its own event loop, exactly as ``dgbot serve`` runs it."""
-    app: Application = build_application(settings, engine)
+    app: Application = build_application(settings, engine, webhook=webhook_url is not None)
     loop = asyncio.new_event_loop()
     failures: list[BaseException] = []
 

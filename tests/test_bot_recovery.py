@@ -1,7 +1,8 @@
 """The bot recovers without losing or repeating anything: a database that is away for a while
 (a locked SQLite file, or a PostgreSQL database refusing connections: answers go out, records
 wait and are written when it is back), and ``dgbot serve`` killed with SIGKILL while questions
-are in flight (every question answered exactly once after a restart).
+are in flight (every question answered exactly once after a restart) or stopped with SIGTERM
+(the answer in hand goes out and is confirmed).
 """
 
 from __future__ import annotations
@@ -287,6 +288,27 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_nothing(
     text = log.read_text()
     for chat in DONE:
         assert f"update {ids[chat]} was handled before" in text
+
+
+def test_sigterm_mid_answer_finishes_it_and_confirms_it(
+    tg, bot_settings, settings, tmp_path
+) -> None:
+    """A graceful stop: SIGTERM while an answer is being sent lets it go out, confirms its
+    update to Telegram, and exits cleanly."""
+    chat = 6301
+    tg.inject_fault("sendMessage", delay=3.0, when=lambda p: p["chat_id"] == chat)
+    tg.send_text(chat, DBD_2020)
+    log = tmp_path / "serve.log"
+    bot = serve(tg, bot_settings, settings.cache_dir, log)
+    try:
+        until(lambda: tg.calls_of("sendChatAction"), "the answer to be under way", timeout=60)
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=WAIT) == 0, log.read_text()
+    assert_dbd_2020_answer(tg.sent_messages(chat)[0])
+    assert len(tg.sent_messages(chat)) == 1
+    assert tg.pending_updates() == []
+    assert "stop signal received" in log.read_text()
 
 
 def test_forget_while_the_database_is_away_forgets_held_and_late_writes(tmp_path) -> None:

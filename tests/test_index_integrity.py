@@ -188,7 +188,7 @@ def test_serve_refuses_a_corrupt_index_before_answering(
     for key in [k for k in os.environ if k.startswith("DGBOT_")]:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # no .env
-    asyncio.set_event_loop(asyncio.new_event_loop())  # run_polling uses it, then closes it
+    asyncio.set_event_loop(asyncio.new_event_loop())  # serve polls on it, then closes it
     try:
         with FakeTelegram() as fake:
             monkeypatch.setenv("DGBOT_TELEGRAM_TOKEN", fake.token)

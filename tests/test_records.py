@@ -25,8 +25,8 @@ from bot.records import (
     utcnow,
     verdicts,
 )
-from bot.salt import Vote
 from index import Answer, Chunk, Hit
+from tests.support.records import record_answer, record_vote
 
 USER, OTHER = 31337, 4242
 POSTGRES_ENV = "DGBOT_TEST_POSTGRES_URL"
@@ -75,7 +75,7 @@ def test_schema_is_migrated_once(records) -> None:
 
 
 def test_answers_are_kept_with_a_hash_never_the_user_id(records) -> None:
-    qid = records.record_answer(answer(), "private", USER, 21.5)
+    qid = record_answer(records, answer(), "private", USER, 21.5)
     with records.db.connect() as conn:
         row = conn.execute(sa.select(questions)).one()
     assert row.id == qid and row.found and row.chat_type == "private"
@@ -93,8 +93,8 @@ def test_answers_are_kept_with_a_hash_never_the_user_id(records) -> None:
 def test_no_table_holds_a_raw_user_id(records) -> None:
     """Whoever reads the database (a backup, an export) cannot find a user from it."""
     user = 8123456789
-    asked = records.record_answer(answer("คำถาม"), "private", user, 3.0)
-    records.record(Vote(user, True, asked))
+    asked = record_answer(records, answer("คำถาม"), "private", user, 3.0)
+    record_vote(records, user, True, asked)
     records.record_verdict(asked, user, correct=True)
     with records.db.connect() as conn:
         rows = [
@@ -110,10 +110,10 @@ def test_no_table_holds_a_raw_user_id(records) -> None:
 
 
 def test_votes_and_verdicts_feed_the_bad_answer_list(records) -> None:
-    good = records.record_answer(answer("ดี"), "private", USER, 10)
-    bad = records.record_answer(answer("แย่"), "group", OTHER, 10)
-    records.record(Vote(USER, True, good))
-    records.record(Vote(OTHER, False, bad))
+    good = record_answer(records, answer("ดี"), "private", USER, 10)
+    bad = record_answer(records, answer("แย่"), "group", OTHER, 10)
+    record_vote(records, USER, True, good)
+    record_vote(records, OTHER, False, bad)
     assert records.record_verdict(good, 7, correct=False)
     assert not records.record_verdict(999_999, 7, correct=True)  # no such question
     listed = records.bad_answers()
@@ -125,9 +125,9 @@ def test_stats_count_today_and_this_week_in_thai_time(records) -> None:
     now = dt.datetime(2026, 11, 25, 5, 0)  # Wednesday 12:00 in Bangkok
     times = [now, now - dt.timedelta(hours=1), now - dt.timedelta(days=1), now - dt.timedelta(10)]
     for n, at in enumerate(times):
-        qid = records.record_answer(answer(found=n != 1), "private", USER, 10.0 * (n + 1))
+        qid = record_answer(records, answer(found=n != 1), "private", USER, 10.0 * (n + 1))
         set_time(records, qid, at)
-        records.record(Vote(USER, n == 0, qid))
+        record_vote(records, USER, n == 0, qid)
     stats = records.stats(now)
     assert (stats.today, stats.week) == (2, 3)
     assert stats.found_rate == pytest.approx(200 / 3)
@@ -138,25 +138,25 @@ def test_stats_count_today_and_this_week_in_thai_time(records) -> None:
 
 
 def test_unanswered_are_recent_not_found_questions(records) -> None:
-    records.record_answer(answer("found"), "private", USER, 1)
-    old = records.record_answer(answer("old", found=False), "private", USER, 1)
+    record_answer(records, answer("found"), "private", USER, 1)
+    old = record_answer(records, answer("old", found=False), "private", USER, 1)
     set_time(records, old, utcnow() - dt.timedelta(days=40))
-    records.record_answer(answer("new", found=False), "private", USER, 1)
+    record_answer(records, answer("new", found=False), "private", USER, 1)
     assert records.unanswered(days=30) == ["new"]
 
 
 def test_retention_and_forget_delete_questions_with_their_votes(records) -> None:
-    old = records.record_answer(answer("old"), "private", USER, 1)
+    old = record_answer(records, answer("old"), "private", USER, 1)
     set_time(records, old, utcnow() - dt.timedelta(days=100))
-    records.record(Vote(USER, False, old))
+    record_vote(records, USER, False, old)
     records.record_verdict(old, 7, correct=False)
-    kept = records.record_answer(answer("kept"), "private", OTHER, 1)
-    mine = records.record_answer(answer("mine"), "private", USER, 1)
+    kept = record_answer(records, answer("kept"), "private", OTHER, 1)
+    mine = record_answer(records, answer("mine"), "private", USER, 1)
     assert records.purge(0) == 0  # 0 = keep forever
     assert records.purge(90) == 1
     assert records.bad_answers() == []
-    records.record(Vote(OTHER, False, mine))  # a vote on the user's question goes with it
-    records.record(Vote(USER, True, kept))  # the user's own vote on another's question too
+    record_vote(records, OTHER, False, mine)  # a vote on the user's question goes with it
+    record_vote(records, USER, True, kept)  # the user's own vote on another's question too
     assert records.forget(USER) == Forgotten(questions=1, votes=2)
     with records.db.connect() as conn:
         assert set(conn.scalars(sa.select(questions.c.id))) == {kept}
@@ -165,10 +165,10 @@ def test_retention_and_forget_delete_questions_with_their_votes(records) -> None
 
 
 def test_export_writes_csv_since_a_date(records) -> None:
-    before = records.record_answer(answer("ก่อน"), "private", USER, 1)
+    before = record_answer(records, answer("ก่อน"), "private", USER, 1)
     set_time(records, before, dt.datetime(2026, 1, 1))
-    qid = records.record_answer(answer("หลัง"), "supergroup", USER, 12.5)
-    records.record(Vote(OTHER, False, qid))
+    qid = record_answer(records, answer("หลัง"), "supergroup", USER, 12.5)
+    record_vote(records, OTHER, False, qid)
     records.record_verdict(qid, 7, correct=True)
     out = io.StringIO()
     assert records.export(out, dt.date(2026, 2, 1)) == 1
@@ -206,7 +206,7 @@ def test_update_journal_remembers_per_bot_and_forgets_after_two_days(records) ->
     "question", ['=HYPERLINK("http://evil.example","คลิก")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd"]
 )
 def test_export_never_writes_a_question_as_a_spreadsheet_formula(records, question) -> None:
-    records.record_answer(answer(question), "private", USER, 1)
+    record_answer(records, answer(question), "private", USER, 1)
     out = io.StringIO()
     records.export(out, dt.date(2020, 1, 1))
     (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
@@ -214,7 +214,7 @@ def test_export_never_writes_a_question_as_a_spreadsheet_formula(records, questi
 
 
 def test_export_leaves_ordinary_questions_as_written(records) -> None:
-    records.record_answer(answer("DG Awards 2020 = รางวัลอะไร"), "private", USER, 1)
+    record_answer(records, answer("DG Awards 2020 = รางวัลอะไร"), "private", USER, 1)
     out = io.StringIO()
     records.export(out, dt.date(2020, 1, 1))
     assert (
@@ -224,7 +224,7 @@ def test_export_leaves_ordinary_questions_as_written(records) -> None:
 
 
 def test_one_vote_per_user_and_question_holds_across_replicas(records) -> None:
-    qid = records.record_answer(answer(), "private", USER, 1)
+    qid = record_answer(records, answer(), "private", USER, 1)
     replica = Records(records.db.url.render_as_string(hide_password=False), "test-salt")
     try:
         assert records.insert_vote(records.vote_row(OTHER, True), qid)
@@ -239,7 +239,7 @@ def test_one_vote_per_user_and_question_holds_across_replicas(records) -> None:
 
 
 def test_the_migration_keeps_each_users_first_vote_then_enforces_one(records) -> None:
-    qid = records.record_answer(answer(), "private", USER, 1)
+    qid = record_answer(records, answer(), "private", USER, 1)
     with records.db.begin() as conn:  # a database from before the rule, with repeated votes
         ONE_VOTE.drop(conn)
         ONE_VERDICT.drop(conn)

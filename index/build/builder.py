@@ -20,7 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from index.build import chunk_cache as prep
-from index.build.chunking import Chunk, ChunkParams, chunk_article, make_chunk
+from index.build.chunking import Chunk, ChunkParams, make_chunk
 from index.build.chunkpool import chunk_pieces, worker_count
 from index.build.embedding_shards import Checkpoint, vector_key
 from index.corpus.articles import Article, CorpusError, corpus_hash, load_corpus
@@ -235,24 +235,14 @@ def _fill_store(
         store.add(block)
         np.add.at(sums, article_rows[start : start + BLOCK], block)
         stage.advance(len(block))
-    return store, _unit_rows(sums)
+    return store, unit_rows(sums)
 
 
-def _unit_rows(sums: np.ndarray) -> np.ndarray:
+def unit_rows(sums: np.ndarray) -> np.ndarray:
+    """``sums`` with each row scaled to unit length, in place (all-zero rows stay zero): an
+    article's vector from the sum of its chunks' vectors."""
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.divide(sums, norms, out=sums, where=norms > 0)
-
-
-def article_vectors(chunks: list[Chunk], vectors: np.ndarray, article_ids: list[str]) -> np.ndarray:
-    """An article's vector is the normalised mean of its chunks' vectors."""
-    row = {aid: i for i, aid in enumerate(article_ids)}
-    out = np.zeros((len(article_ids), vectors.shape[1]), dtype=np.float32)
-    np.add.at(out, np.array([row[c.article_id] for c in chunks], dtype=np.int64), vectors)
-    return _unit_rows(out)
-
-
-def build_chunks(articles: list[Article], params: ChunkParams) -> list[Chunk]:
-    return [chunk for article in articles for chunk in chunk_article(article, params)]
 
 
 def build_index(
