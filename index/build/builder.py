@@ -3,7 +3,7 @@
 Built to stay lean at tens of thousands of articles: token lists become int32 ids as they are
 made, each vector exists once in memory (inside the vector store; the previous index is read
 back in blocks), new embeddings are checkpointed in shards so a killed build resumes (see
-checkpoint.py), and every long step reports progress with an ETA.
+embedding_shards.py), and every long step reports progress with an ETA.
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def build_index(
     being replaced or from the checkpoint of a build that was interrupted.
 
     ``progress``: True for progress lines on stderr, or a stream to write them to.
-    ``cache_chunks``: keep the chunking in the work folder for the next build (prepared.py);
+    ``cache_chunks``: keep the chunking in the work folder for the next build (chunk_cache.py);
     for a long-lived index (``dgbot index build``), not for throw-away or staging builds.
     ``workers``: processes that chunk the articles not in that cache (0: one per core).
     """

@@ -1,7 +1,7 @@
 """The e5 encoder as an int8 ONNX Runtime graph: vectors at cosine ≥ 0.98 of fp32 ones, at 2–3×
 the chunks per second of fp32 PyTorch on this CPU (BENCHMARKS.md, "Speed").
 
-Built once from the converted sentence-transformers folder (``e5model.build_model``), offline:
+Built once from the converted sentence-transformers folder (``e5.build_model``), offline:
 PyTorch traces the BERT encoder with mean pooling and L2 normalisation inside the graph, ONNX
 Runtime fuses attention, GELU and layer norms for BERT, then quantises the weights to int8 per
 output channel (dynamic quantisation: activations are scaled per batch at run time, so no

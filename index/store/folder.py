@@ -3,7 +3,7 @@
 An index is written whole into a temporary sibling directory and renamed into place, so a crash
 never leaves a half index where the bot looks; on open every file is checked against the
 manifest, so a truncated or edited file is refused by name instead of answering garbage. The
-vectors go through the ``VectorStore`` interface (vectorstore.py): the manifest names the backend
+vectors go through the ``VectorStore`` interface (vectors.py): the manifest names the backend
 and kind that wrote them, so this format does not change when a new backend is added.
 """
 
