@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.calibrate import REPO
 from bench.reader import trial_reader
+from index.build.from_settings import open_or_build
 from index.search.engine import Engine
 from index.search.evaluate import load_jsonl, run
 from index.settings import Settings
@@ -88,9 +89,7 @@ def main() -> None:
         reader = None
         if args.shipped:
             reader = trial_reader(args.shipped, Path(tmp) / "reader", settings)
-        engine = Engine.open(
-            replace(settings, index_dir=Path(tmp) / "idx"), build_if_missing=True, reader=reader
-        )
+        engine = open_or_build(replace(settings, index_dir=Path(tmp) / "idx"), reader=reader)
         items = [item for path in args.questions for item in load_jsonl(path)]
         x, holds, in_scope = collect(engine, items)
     bias, w_score, w_margin = fit(x, holds.astype(float))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from index.build.builder import unit_rows
-from index.build.chunking import Chunk, ChunkParams, chunk_article
+from index.build.chunking import ChunkParams, chunk_article
 from index.corpus.articles import Article
+from index.store.chunkfile import Chunk
 
 
 def build_chunks(articles: list[Article], params: ChunkParams) -> list[Chunk]:

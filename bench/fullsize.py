@@ -37,8 +37,9 @@ import numpy as np
 from bench import datasets
 from bench.latency import measure
 from index.build.builder import load_articles
+from index.build.from_settings import build_with
 from index.model.embedder import load_embedder
-from index.search.engine import Engine, build_with
+from index.search.engine import Engine
 from index.settings import Settings
 from index.store.folder import IndexLoadError
 

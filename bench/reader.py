@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.datasets import SHARED, require
+from index.build.from_settings import open_or_build
 from index.checksum import sha256_of
 from index.model.reader import Reader, build_reader
 from index.model.reader_data import NearMisses, read_rows
@@ -104,7 +105,7 @@ def main() -> None:
     rows = read_rows(require(IAPP_VALID))
     misses = NearMisses(rows)
     rows = rows[: args.limit] if args.limit else rows
-    engine = Engine.open(replace(settings, reader_passages=0), build_if_missing=True)
+    engine = open_or_build(replace(settings, reader_passages=0))
     questions = [item.question for item in load_jsonl(DEV)]
     with tempfile.TemporaryDirectory(prefix="dgbot-reader-") as tmp:
         files = shipped_files(args.run, args.layers, args.checkpoint, Path(tmp))

@@ -37,8 +37,7 @@ from telegram.ext import (
     filters,
 )
 
-from index import Engine, Settings
-from index.settings import SettingsError
+from index import Engine, Settings, SettingsError, open_or_build
 
 from . import handlers, render, staff, texts
 from .journal import JournaledApplication
@@ -175,7 +174,7 @@ async def _post_init(app: Application) -> None:
     svc.outbox.notify = functools.partial(staff.announce, app.bot, svc)
     svc.outbox.start()
     if svc.engine is None:
-        svc.engine = await asyncio.to_thread(Engine.open, svc.settings, build_if_missing=True)
+        svc.engine = await asyncio.to_thread(open_or_build, svc.settings)
         # The first answer still pays for first-call set-up (60-80 ms against ~15 ms after; the
         # Thai models are already loaded by Engine.open): pay it now, not a citizen.
         await asyncio.to_thread(svc.engine.answer, texts.EXAMPLES[0])

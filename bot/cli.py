@@ -9,8 +9,7 @@ import sys
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from index.cli import build_parser, run
-from index.settings import Settings, SettingsError
+from index import Settings, SettingsError, build_parser, run_command
 
 NO_TOKEN = (
     "DGBOT_TELEGRAM_TOKEN is not set: get a bot token from @BotFather (see README), "
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the Telegram user id (leave it out to read it from stdin)",
     )
     forget.set_defaults(func=cmd_forget)
-    return run(parser, argv)
+    return run_command(parser, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from index.text.thaidate import arabic_digits
+from index import arabic_digits
 
 MAX_FOLLOWUP_CHARS = 40  # longer questions carry their own context
 MAX_CHATS = 10_000  # conversations remembered at once; the oldest are forgotten first

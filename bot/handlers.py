@@ -30,7 +30,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from index import Answer
+from index import Answer, answer_line, thai_date
 
 from . import render, staff, texts
 from .quota import Verdict
@@ -385,8 +385,8 @@ def _inline_results(answer: Answer) -> list[InlineQueryResultArticle]:
         results.append(
             InlineQueryResultArticle(
                 id=str(n),
-                title=(render.answer_line(answer) if n == 0 else chunk.title)[:100],
-                description=f"{chunk.title} · {render.thai_date(chunk.date)}"[:200],
+                title=(answer_line(answer) if n == 0 else chunk.title)[:100],
+                description=f"{chunk.title} · {thai_date(chunk.date)}"[:200],
                 input_message_content=InputTextMessageContent(
                     render.split_html(markup)[0], parse_mode=ParseMode.HTML
                 ),

@@ -13,15 +13,13 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from index import Answer, Chunk, CorpusInfo
-from index.text.thaidate import BE_OFFSET, thai_date
+from index import BE_OFFSET, Answer, Chunk, CorpusInfo, answer_line, thai_date
 
 from . import texts
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the message text
 CALLBACK_LIMIT = 64  # bytes of callback_data
 HEDGE_BELOW = 0.7  # confidence under which a found answer is worded as "the closest we have"
-MIN_SENTENCE_CHARS = 40  # a shorter "sentence" is a fragment; its whole passage says more
 
 EXAMPLE, MORE, VOTE = "x", "m", "v"
 UP, DOWN = "u", "d"
@@ -80,15 +78,6 @@ def year_notes(answer: Answer) -> tuple[str, ...]:
 
 def notes_html(notes: Sequence[str]) -> str:
     return "\n".join(f"<i>ℹ️ {esc(note)}</i>" for note in notes)
-
-
-def answer_line(answer: Answer) -> str:
-    """One line that answers: the reader's short answer, else the answering sentence, or its
-    whole passage when the sentence is only a fragment."""
-    if answer.span:
-        return answer.span
-    sentence = answer.sentence.strip()
-    return sentence if len(sentence) >= MIN_SENTENCE_CHARS else answer.text.strip()
 
 
 def sentence_html(answer: Answer) -> str:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from index import Settings
-from index.atomic import create_once
-from index.settings import SettingsError
+from index import Settings, SettingsError, create_once
 
 SALT_FILE = "feedback.salt"
 MIN_SALT = 16  # characters: a shorter salt is guessed along with the ids it hides

@@ -23,9 +23,16 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
-from index import Answer, Engine
-from index.build.reindex import ReindexError, reindex
-from index.search.evaluate import load_jsonl, outcomes, regressions, run
+from index import (
+    Answer,
+    Engine,
+    ReindexError,
+    load_jsonl,
+    outcomes,
+    regressions,
+    reindex,
+    run_evaluation,
+)
 
 from . import texts
 from .render import callback_data, esc, plain_text
@@ -203,7 +210,7 @@ def eval_html(metrics: dict, worse: list[str] | None) -> str:
 async def _evaluate(bot: Bot, svc: Services, chat_id: int) -> None:
     try:
         items = await asyncio.to_thread(load_jsonl, svc.settings.gold_questions)
-        report = await asyncio.to_thread(run, svc.loaded(), items)
+        report = await asyncio.to_thread(run_evaluation, svc.loaded(), items)
         now = outcomes(report)
         metrics = report.metrics()
         previous = await asyncio.to_thread(svc.records.save_eval, metrics, now)

@@ -50,9 +50,9 @@ def _settings(args) -> Settings:
 
 
 def _engine(settings: Settings):
-    from index.search.engine import Engine
+    from index.build.from_settings import open_or_build
 
-    return Engine.open(settings, build_if_missing=True)
+    return open_or_build(settings)
 
 
 def answer_json(answer: Answer) -> dict:
@@ -166,8 +166,8 @@ def cmd_model_train_reader(args) -> int:
 
 
 def cmd_index_build(args) -> int:
+    from index.build.from_settings import rebuild
     from index.model.embedder import load_embedder
-    from index.search.engine import rebuild
 
     settings = _settings(args)
     report = rebuild(settings, load_embedder(settings), skip_bad=args.skip_bad)

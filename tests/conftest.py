@@ -55,9 +55,9 @@ def torch_embedder(settings):
 
 @pytest.fixture(scope="session")
 def engine(settings, embedder):
-    from index.search.engine import Engine
+    from index.build.from_settings import open_or_build
 
-    return Engine.open(settings, build_if_missing=True, embedder=embedder)
+    return open_or_build(settings, embedder=embedder)
 
 
 @pytest.fixture

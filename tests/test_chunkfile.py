@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.build.chunking import Chunk
-from index.store.chunkfile import ChunkFile, ChunkFileError, line_of
+from index.store.chunkfile import Chunk, ChunkFile, ChunkFileError, line_of
 from index.store.folder import iter_chunks
 
 # Quotes, backslashes, the separators the reader looks for, Thai, newlines and control bytes.

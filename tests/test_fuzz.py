@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from bot import render
 from index import atomic
 from index.atomic import write_atomic
-from index.build.chunking import Chunk, ChunkParams, chunk_article
+from index.build.chunking import ChunkParams, chunk_article
 from index.corpus.articles import Article
 from index.search.answer import Answer
 from index.search.retrieval import Hit
+from index.store.chunkfile import Chunk
 from index.text import thai
 from index.text.query import understand
 from tests.fake_telegram import parse_html

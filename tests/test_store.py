@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from index.build.chunking import Chunk
+from index.store.chunkfile import Chunk
 from index.store.folder import ArticleLevel, IndexLoadError, Manifest, open_index, write_index
 from index.store.lexical import Lexical
 

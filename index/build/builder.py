@@ -20,12 +20,13 @@ from typing import TextIO
 import numpy as np
 
 from index.build import chunk_cache as prep
-from index.build.chunking import Chunk, ChunkParams, make_chunk
+from index.build.chunking import ChunkParams, make_chunk
 from index.build.chunkpool import chunk_pieces, worker_count
 from index.build.embedding_shards import Checkpoint, vector_key
 from index.corpus.articles import Article, CorpusError, corpus_hash, load_corpus
 from index.model.embedder import Embedder
 from index.progress import Progress
+from index.store.chunkfile import Chunk
 from index.store.folder import (
     CHUNKS,
     DENSE,

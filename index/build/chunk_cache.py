@@ -28,6 +28,7 @@ FILE = "prepared.npz"
 # The code chunks and tokens come from: chunkpool says which text is tokenized, lexical how.
 SOURCES = (
     "index.build.chunking",
+    "index.store.chunkfile",
     "index.text.thai",
     "index.build.chunkpool",
     "index.store.lexical",

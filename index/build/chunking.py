@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from index.corpus.articles import Article
+from index.store.chunkfile import Chunk
 from index.text import thai
 
 
@@ -21,30 +22,6 @@ class ChunkParams:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A passage of an article; ``body[start:end] == text`` for the article it names.
-
-    ``sources`` are the pages that back this passage (its paragraph's marker) and ``url`` the
-    first of them, the link shown with it; ``more_sources`` are the article's other pages."""
-
-    id: str
-    article_id: str
-    title: str
-    date: str
-    url: str
-    text: str
-    start: int
-    end: int
-    sources: tuple[str, ...] = ()
-    more_sources: tuple[str, ...] = ()
-    updated: str = ""  # an overview article's newest fact (ISO); shown instead of ``date``
-
-    def embed_text(self) -> str:
-        """The title travels with each chunk: a passage that never names its topic is found."""
-        return f"{self.title}\n{self.text}"
 
 
 def _cap(spans: list[tuple[int, int]], text: str, max_chars: int) -> list[tuple[int, int]]:

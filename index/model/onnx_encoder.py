@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import tempfile
 import warnings
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 
 from index.atomic import atomic_folder
 from index.model.e5 import ModelError
+from index.processes import default_threads, in_fresh_process
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
@@ -119,33 +117,6 @@ def _fuse_and_quantize(heads: int, hidden: int, folder: Path, work: Path) -> Non
     """``work/fp32.onnx`` fused, then quantised into ``folder/model.onnx``."""
     in_fresh_process(_fuse, work, heads, hidden)
     in_fresh_process(_quantize, work / FUSED, folder / ONNX_FILE)
-
-
-def in_fresh_process(step, *args):
-    """``step(*args)`` in a new Python process, which gives back all its memory when it ends: for
-    the steps of a model build, whose freed memory would otherwise stay with the caller. "spawn",
-    not fork: a fork would start with a copy of this process's memory (and may hang on a lock
-    held by another thread), so ``step`` must be a module-level function and the main script
-    must start its work under ``if __name__ == "__main__"``. Its errors are raised here; Ctrl-C
-    here ends it at once."""
-    from index.build.chunkpool import (
-        _follow_parent,  # not at the top: chunkpool imports this module
-    )
-
-    pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=_follow_parent
-    )
-    try:
-        return pool.submit(step, *args).result()
-    except BrokenProcessPool as exc:
-        name = step.__name__.strip("_")
-        raise RuntimeError(f"the {name} process died (killed, or out of memory?)") from exc
-    except BaseException:
-        for process in list((pool._processes or {}).values()):  # no public way before 3.14
-            process.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _fuse(work: Path, heads: int, hidden: int) -> None:
@@ -244,14 +215,6 @@ def ensure_onnx(source: Path, target: Path) -> Path:
         log.info("building the int8 ONNX model in %s (once)", target)
         build_onnx(source, target)
     return target
-
-
-def default_threads() -> int:
-    """All cores this process may use (``DGBOT_THREADS`` sets fewer, e.g. for replicas)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def session(path: Path, threads: int):

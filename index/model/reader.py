@@ -26,12 +26,11 @@ from index.model.e5 import ModelError, build_model
 from index.model.onnx_encoder import (
     ONNX_FILE,
     SOURCE_FILE,
-    default_threads,
     export_int8_from,
-    in_fresh_process,
     session,
 )
 from index.model.reader_data import Tokenized, tokenize, window_capacity, window_ids, window_starts
+from index.processes import default_threads, in_fresh_process
 
 READER_FILE = "reader.safetensors"
 # The domain stage's 8-layer exit (BENCHMARKS.md, "Reader"); another file is refused.

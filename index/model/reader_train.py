@@ -97,7 +97,7 @@ def train(cfg: TrainConfig, progress: Progress) -> list[Path]:
     import torch
     from tokenizers import Tokenizer
 
-    from index.model.onnx_encoder import default_threads
+    from index.processes import default_threads
 
     torch.set_num_threads(cfg.threads or default_threads())
     torch.manual_seed(cfg.seed)

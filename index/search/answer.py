@@ -19,6 +19,9 @@ from index.text import thai
 from index.text.query import years_in
 
 MIN_SENTENCE_CHARS = 60  # crfcut cuts Thai at spaces; a shorter "sentence" is usually a fragment
+# The sentence an answer is shown by, when shorter than this, is a fragment (it can only be a
+# passage's last: shorter ones before are joined to what follows): its passage is shown instead.
+SHOWN_SENTENCE_MIN_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,16 @@ class Answer:
     lead: str = ""  # the sentence before (or the article's title) when ``sentence`` leans on it
     unknown: bool = False  # not found, and ``sentence`` is the sources saying it is not known
     relative_year: int | None = None  # the newest year (CE) "ล่าสุด"/"ปีที่แล้ว" were read against
+
+
+def answer_line(answer: Answer) -> str:
+    """One line that answers: the reader's short answer, else the answering sentence, or its
+    whole passage when the sentence is only a fragment. The one rule for every face of the
+    engine (the bot's message and inline results), so none chooses a sentence again."""
+    if answer.span:
+        return answer.span
+    sentence = answer.sentence.strip()
+    return sentence if len(sentence) >= SHOWN_SENTENCE_MIN_CHARS else answer.text.strip()
 
 
 @lru_cache(maxsize=4096)

@@ -1,6 +1,7 @@
 """The engine's public face: open once, then ``answer`` and ``search`` as often as needed.
 
-Everything outside ``index/`` (the bot, the CLI, benchmarks) goes through this class.
+Everything outside ``index/`` (the bot, the CLI, benchmarks) goes through this class. It only
+reads an index: building one is ``index.build``'s (``from_settings.open_or_build``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build.builder import BuildReport, build_index, load_articles
-from index.build.chunking import ChunkParams
-from index.corpus.articles import Article
 from index.model.embedder import Embedder, load_embedder
 from index.model.reader import Reader, load_reader
 from index.search.answer import (
@@ -64,12 +62,11 @@ class Engine:
         cls,
         settings: Settings,
         *,
-        build_if_missing: bool = False,
         embedder: Embedder | None = None,
         index_dir: Path | None = None,
         reader: Reader | None = None,
     ) -> Engine:
-        """Load model and index; with ``build_if_missing`` a first run builds the index.
+        """Load model and index (``index.build.from_settings.open_or_build`` builds a missing one).
 
         The Thai word list and sentence splitter load on a second thread meanwhile, so the
         first question does not pay for them and start-up pays for them only once.
@@ -78,9 +75,6 @@ class Engine:
         thai_ready.start()
         embedder = embedder or load_embedder(settings)
         folder = index_dir or settings.index_path
-        if build_if_missing and not (folder / "manifest.json").is_file():
-            articles, _ = load_articles(settings.corpus_dir)
-            build_with(settings, articles, embedder, folder)
         if reader is None and settings.reader_passages:
             reader = load_reader(settings.model_dir, settings.cache_dir, settings.threads)
         engine = cls(
@@ -157,29 +151,3 @@ class Engine:
             built_at=index.manifest.created_at,
             model_id=index.manifest.model_id,
         )
-
-
-def build_with(
-    settings: Settings, articles: list[Article], embedder: Embedder, folder: Path, **options
-) -> BuildReport:
-    """``build_index`` as the settings ask (store kind by size, chunking processes); ``options``
-    are the build's own (progress, chunking cache)."""
-    return build_index(
-        articles,
-        embedder,
-        folder,
-        ChunkParams(),
-        exact_limit=settings.exact_limit,
-        workers=settings.threads,
-        **options,
-    )
-
-
-def rebuild(settings: Settings, embedder: Embedder, skip_bad: bool = False) -> BuildReport:
-    """``dgbot index build``: the corpus into ``settings.index_path``, reusing unchanged vectors."""
-    articles, skipped = load_articles(settings.corpus_dir, skip_bad=skip_bad)
-    report = build_with(
-        settings, articles, embedder, settings.index_path, progress=True, cache_chunks=True
-    )
-    report.skipped = skipped
-    return report

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.build.chunking import Chunk
 from index.model.embedder import Embedder
+from index.store.chunkfile import Chunk
 from index.store.folder import IndexLoadError, StoredIndex
 from index.text.query import understand, years_in
 

@@ -1,5 +1,8 @@
 """An index's chunks, read from ``chunks.jsonl`` only when one is asked for.
 
+``Chunk``, the passage an index holds, is defined here, at the bottom of the flow: the build
+makes chunks, the store keeps them and search returns them, and none of those need the other.
+
 A full thaigov index holds about 440,000 chunks; turning every line into a ``Chunk`` when the
 bot starts took 5 s and 570 MB (BENCHMARKS.md, "Full size"), while a question reads a few
 hundred. The file is mapped into memory instead (the OS keeps the pages a question touched)
@@ -14,13 +17,11 @@ from __future__ import annotations
 import json
 import mmap
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from index.build.chunking import Chunk
 
 # A line as ``line_of`` writes it starts with the id, article_id, title, date and url, each a
 # JSON string. Inside a JSON string every quote is escaped, so the first ``", "date": "`` after
@@ -28,6 +29,30 @@ from index.build.chunking import Chunk
 _ID, _ARTICLE, _TITLE = b'{"id": "', b'", "article_id": "', b'", "title": "'
 _DATE, _URL = b'", "date": "', b'", "url": "'
 PARSED = 8192  # chunks kept parsed: a question's candidates, and the last questions' ones
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of an article; ``body[start:end] == text`` for the article it names.
+
+    ``sources`` are the pages that back this passage (its paragraph's marker) and ``url`` the
+    first of them, the link shown with it; ``more_sources`` are the article's other pages."""
+
+    id: str
+    article_id: str
+    title: str
+    date: str
+    url: str
+    text: str
+    start: int
+    end: int
+    sources: tuple[str, ...] = ()
+    more_sources: tuple[str, ...] = ()
+    updated: str = ""  # an overview article's newest fact (ISO); shown instead of ``date``
+
+    def embed_text(self) -> str:
+        """The title travels with each chunk: a passage that never names its topic is found."""
+        return f"{self.title}\n{self.text}"
 
 
 class ChunkFileError(ValueError):

@@ -25,9 +25,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from index.build.chunking import Chunk
 from index.checksum import sha256_of
-from index.store.chunkfile import ChunkFile, chunk_of, line_of
+from index.store.chunkfile import Chunk, ChunkFile, chunk_of, line_of
 from index.store.lexical import Lexical
 from index.store.vectors import FaissStore, StoreSpec, VectorStore, create_store, load_store
 
