@@ -24,7 +24,7 @@ from index.search.answer import Answer
 from index.search.retrieval import Hit
 from index.text import thai
 from index.text.query import understand
-from tests.fake_telegram import parse_html
+from tests.support.entities import parse_html
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 fuzz = settings(
