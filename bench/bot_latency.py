@@ -19,8 +19,8 @@ from index.build.builder import build_index, load_articles
 from index.model.embedder import load_embedder
 from index.search.engine import Engine
 from index.settings import Settings
-from tests.fake_telegram import FakeTelegram
-from tests.test_bot_e2e import DBD_2020, running
+from tests.support.live_bot import DBD_2020, running
+from tests.support.users import FakeTelegram
 
 REPO = Path(__file__).resolve().parents[1]
 

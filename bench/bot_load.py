@@ -39,7 +39,8 @@ from pathlib import Path
 
 from bot import texts
 from index.settings import Settings
-from tests.fake_telegram import JSON, FakeTelegram
+from tests.support.entities import JSON
+from tests.support.users import FakeTelegram
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_USER = 100_000

@@ -1,25 +1,17 @@
-"""Shared fixtures: one converted model and one index of the bundled corpus per test session."""
+"""Fixtures every test folder uses: one converted model and one index of the bundled corpus per
+test session, a copy of that index to damage, and the environment for running ``dgbot``."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from index.settings import Settings
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-
-
-def shared_path(rel: str) -> Path:
-    """A file under ../shared, or skip: a user's fresh clone does not have that folder."""
-    path = SHARED / rel
-    if not path.exists():
-        pytest.skip(f"needs ../shared/{rel} (present in CI, absent in a fresh clone)")
-    return path
+from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +50,14 @@ def engine(settings, embedder):
     from index.build.from_settings import open_or_build
 
     return open_or_build(settings, embedder=embedder)
+
+
+@pytest.fixture
+def live_copy(settings, engine, tmp_path) -> Path:
+    """A copy of the session's built index, this test's own to damage."""
+    folder = tmp_path / "index"
+    shutil.copytree(settings.index_path, folder)
+    return folder
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from bot.salt import SALT_FILE, hash_salt
 from index import Answer, Settings
 from index.atomic import create_once
 from index.settings import SettingsError
-from tests.fake_telegram import DEFAULT_TOKEN
+from tests.support.server import DEFAULT_TOKEN
 
 
 class Clock:

@@ -7,14 +7,12 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from tests.fake_telegram import FakeTelegram
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+from tests.support.users import FakeTelegram
 
 
 def test_serve_without_a_token_is_one_clear_line(tmp_path) -> None:

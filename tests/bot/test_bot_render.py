@@ -6,7 +6,7 @@ import pytest
 
 from bot import render, texts
 from index import Answer, Chunk, Hit
-from tests.fake_telegram import parse_html
+from tests.support.entities import parse_html
 
 
 def chunk(n: int = 0, **fields: str) -> Chunk:

@@ -13,9 +13,7 @@ import bot.polling
 import bot.send
 from bot import texts
 from bot.backoff import Backoff
-from tests import test_bot_e2e as e2e
-from tests.fake_telegram import FakeTelegram
-from tests.test_bot_e2e import (
+from tests.support.live_bot import (
     CHAT,
     DBD_2020,
     WAIT,
@@ -24,8 +22,7 @@ from tests.test_bot_e2e import (
     reply,
     running,
 )
-
-tg, bot_settings = e2e.tg, e2e.bot_settings  # fixtures, used by name
+from tests.support.users import FakeTelegram
 
 
 def to_chat(chat_id: int):

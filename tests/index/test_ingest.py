@@ -15,8 +15,7 @@ from index.atomic import write_atomic
 from index.corpus import ingest as ing
 from index.corpus.articles import Article, load_corpus, parse_article
 from index.corpus.ingest import Status, ingest, parse_thai_date, render_article
-
-from .conftest import shared_path
+from tests.support.paths import shared_path
 
 SEED = "seed/000_47ff4314a870869f.txt"
 DGA = "data/thaigov/dga"

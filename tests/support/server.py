@@ -1,16 +1,15 @@
-"""A fake Telegram Bot API server for end-to-end tests of the bot.
+"""A fake Telegram Bot API server for end-to-end tests of the bot: HTTP on 127.0.0.1.
 
 The real bot talks HTTP to Telegram; pointing it at this server (``base_url=tg.base_url``) lets a
-test drive the unmodified bot - python-telegram-bot client, handlers, polling or webhook loop - on
-127.0.0.1, inject what users do and assert what the bot answered.  It is strict where the real
-API is strict and bots commonly go wrong (HTML/MarkdownV2 parsing, "message is not modified",
-callback data over 64 bytes, answering a query twice, getUpdates while a webhook is set), so
-those bugs show up in tests instead of in production.
+test drive the unmodified bot - python-telegram-bot client, handlers, polling or webhook loop -
+and assert what the bot answered.  It is strict where the real API is strict and bots commonly
+go wrong (HTML parsing, "message is not modified", callback data over 64 bytes, answering a
+query twice, getUpdates while a webhook is set), so those bugs show up in tests instead of in
+production.  What users do is in ``tests.support.users``; the objects it builds are in
+``tests.support.entities``.
 
 Only the standard library is used, and every public method is thread-safe: tests may call it
-from the test thread while the bot runs in another thread, event loop or process.  The blocking
-waiters (``wait_for``, ``wait_for_message``) must not be called from the event loop the bot runs
-in; use ``await asyncio.to_thread(tg.wait_for_message, ...)`` there.
+from the test thread while the bot runs in another thread, event loop or process.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import copy
 import email.parser
 import email.policy
-import html
 import json
 import re
 import socket
@@ -35,15 +33,17 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self
 from urllib.parse import parse_qsl, urlsplit
 
-JSON = dict[str, Any]
-Predicate = Callable[[JSON], bool]
+from tests.support import entities
+from tests.support.entities import (
+    JSON,
+    Predicate,
+    TelegramApiError,
+    bad_request,
+    formatted_text,
+    utf16_len,
+)
 
 DEFAULT_TOKEN = "123456789:AAFakeTelegramTokenForEndToEndTests0"
-DEFAULT_USER_ID = 1001
-# Telegram's placeholder senders: every anonymous group admin is @GroupAnonymousBot and every
-# "send as channel" post is @Channel_Bot; the real sender is only in ``sender_chat``.
-ANONYMOUS_ADMIN_ID = 1087968824
-CHANNEL_SENDER_ID = 136817688
 FIRST_UPDATE_ID = 1000
 
 # Form fields that Telegram treats as plain strings; everything else PTB sends is JSON-encoded.
@@ -102,27 +102,6 @@ _PATH_RE = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>\w+)")
 _TOKEN_SHAPE_RE = re.compile(r"\d+:[\w-]+")
 _COMMAND_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-
-class TelegramApiError(Exception):
-    """A Telegram error answer; raised by the method implementations, sent as the HTTP reply."""
-
-    def __init__(self, code: int, description: str, parameters: JSON | None = None) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.parameters = parameters
-
-    def body(self) -> JSON:
-        """The exact JSON body Telegram sends for this error."""
-        body: JSON = {"ok": False, "error_code": self.code, "description": self.description}
-        if self.parameters:
-            body["parameters"] = self.parameters
-        return body
-
-
-def _bad_request(reason: str) -> TelegramApiError:
-    return TelegramApiError(400, f"Bad Request: {reason}")
 
 
 class Call(NamedTuple):
@@ -195,373 +174,6 @@ class _Fault:
         return TelegramApiError(status, description, parameters)
 
 
-# --------------------------------------------------------------------------- text entities
-
-
-def _utf16_len(text: str) -> int:
-    """Telegram measures entity offsets and lengths in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _byte_offset(text: str, index: int) -> int:
-    return len(text[:index].encode())
-
-
-def _parse_error(reason: str) -> TelegramApiError:
-    return _bad_request(f"can't parse entities: {reason}")
-
-
-class _Text:
-    """Plain text being assembled by a markup parser, tracking the UTF-16 position."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.pos = 0
-
-    def add(self, chunk: str) -> None:
-        self.parts.append(chunk)
-        self.pos += _utf16_len(chunk)
-
-    def value(self) -> str:
-        return "".join(self.parts)
-
-
-def _add_entity(entities: list[JSON], kind: str, start: int, end: int, **extra: Any) -> None:
-    """Telegram drops empty entities, so only non-empty ones are kept."""
-    if end > start:
-        entities.append({"type": kind, "offset": start, "length": end - start, **extra})
-
-
-def _sorted(entities: list[JSON]) -> list[JSON]:
-    return sorted(entities, key=lambda e: (e["offset"], -e["length"]))
-
-
-_AUTO_ENTITY_RE = re.compile(
-    r"(?P<url>\bhttps?://[^\s<>\"]+?(?=[.,;:!?)]*(?:\s|$)))"
-    r"|(?P<bot_command>(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w/@]))"
-    r"|(?P<mention>(?<![\w@])@[A-Za-z0-9_]{4,32}(?!\w))"
-    r"|(?P<hashtag>(?<![\w#])#\w+)"
-)
-
-
-def auto_entities(text: str) -> list[JSON]:
-    """The entities Telegram's servers detect in a user's plain text message."""
-    entities: list[JSON] = []
-    for match in _AUTO_ENTITY_RE.finditer(text):
-        start = _utf16_len(text[: match.start()])
-        _add_entity(entities, match.lastgroup or "", start, start + _utf16_len(match.group()))
-    return entities
-
-
-_HTML_KINDS = {
-    "b": "bold",
-    "strong": "bold",
-    "i": "italic",
-    "em": "italic",
-    "u": "underline",
-    "ins": "underline",
-    "s": "strikethrough",
-    "strike": "strikethrough",
-    "del": "strikethrough",
-    "span": "spoiler",
-    "tg-spoiler": "spoiler",
-    "a": "text_link",
-    "code": "code",
-    "pre": "pre",
-    "blockquote": "blockquote",
-    "tg-emoji": "custom_emoji",
-}
-_HTML_TAG_RE = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9-]*)"
-    r"((?:\s+[A-Za-z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*>"
-)
-_HTML_ATTR_RE = re.compile(r"([A-Za-z-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+)))?")
-_HTML_ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9A-Fa-f]+);")
-
-
-def _html_open(
-    name: str, attrs: dict[str, str], stack: list[tuple[str, JSON | None, int]]
-) -> JSON | None:
-    """The entity a start tag opens, or None when it only annotates its parent (pre's code)."""
-    kind = _HTML_KINDS[name]
-    if name == "span" and attrs.get("class") != "tg-spoiler":
-        raise _parse_error('Tag "span" must have class "tg-spoiler"')
-    if kind == "code" and stack and stack[-1][0] == "pre" and stack[-1][1] is not None:
-        language = attrs.get("class", "")
-        if language.startswith("language-"):
-            stack[-1][1]["language"] = language.removeprefix("language-")
-        return None
-    entity: JSON = {"type": kind}
-    if kind == "text_link":
-        entity["url"] = attrs.get("href", "")
-    elif kind == "custom_emoji":
-        entity["custom_emoji_id"] = attrs.get("emoji-id", "")
-    elif kind == "blockquote" and "expandable" in attrs:
-        entity["type"] = "expandable_blockquote"
-    return entity
-
-
-def parse_html(text: str) -> tuple[str, list[JSON]]:
-    """Strip Telegram-HTML markup into plain text and entities, failing like Telegram does."""
-    out = _Text()
-    entities: list[JSON] = []
-    stack: list[tuple[str, JSON | None, int]] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "<":
-            tag = _HTML_TAG_RE.match(text, i)
-            if tag is None:
-                raise _parse_error(f"Unclosed start tag at byte offset {_byte_offset(text, i)}")
-            closing, name = tag.group(1), tag.group(2).lower()
-            if name not in _HTML_KINDS:
-                raise _parse_error(
-                    f'Unsupported start tag "{name}" at byte offset {_byte_offset(text, i)}'
-                )
-            if closing:
-                if not stack or stack[-1][0] != name:
-                    raise _parse_error(f"Unexpected end tag at byte offset {_byte_offset(text, i)}")
-                _, entity, start = stack.pop()
-                if entity is not None:
-                    kind = entity.pop("type")
-                    _add_entity(entities, kind, start, out.pos, **entity)
-            else:
-                attrs = {
-                    m.group(1).lower(): html.unescape(m.group(2) or m.group(3) or m.group(4) or "")
-                    for m in _HTML_ATTR_RE.finditer(tag.group(3))
-                }
-                stack.append((name, _html_open(name, attrs, stack), out.pos))
-            i = tag.end()
-            continue
-        entity_ref = _HTML_ENTITY_RE.match(text, i) if char == "&" else None
-        if entity_ref:
-            out.add(html.unescape(entity_ref.group()))
-            i = entity_ref.end()
-            continue
-        out.add(char)
-        i += 1
-    if stack:
-        raise _parse_error(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
-    return out.value(), _sorted(entities)
-
-
-_MDV2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
-_MDV2_MARKERS = {
-    "*": "bold",
-    "_": "italic",
-    "__": "underline",
-    "~": "strikethrough",
-    "||": "spoiler",
-}
-_ENTITY_NAMES = {
-    "bold": "Bold",
-    "italic": "Italic",
-    "underline": "Underline",
-    "strikethrough": "Strikethrough",
-    "spoiler": "Spoiler",
-    "text_link": "TextUrl",
-    "custom_emoji": "CustomEmoji",
-    "pre": "Pre",
-    "code": "Code",
-}
-
-
-def _unclosed(kind: str, text: str, index: int) -> TelegramApiError:
-    return _parse_error(
-        f"Can't find end of {_ENTITY_NAMES[kind]} entity at byte offset {_byte_offset(text, index)}"
-    )
-
-
-def _reserved(char: str) -> TelegramApiError:
-    return _parse_error(
-        f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
-    )
-
-
-def _split_language(content: str) -> tuple[str, str | None]:
-    """A pre block's first line names its language when it is a single word."""
-    if "\n" not in content:
-        return content, None
-    first, rest = content.split("\n", 1)
-    if first and not any(c.isspace() for c in first):
-        return rest, first
-    return (rest, None) if not first else (content, None)
-
-
-def _mdv2_code(text: str, i: int, out: _Text, entities: list[JSON]) -> int:
-    """Parse a `code` or ```pre``` span starting at ``i``; returns the index after it."""
-    fence = "```" if text.startswith("```", i) else "`"
-    kind = "pre" if fence == "```" else "code"
-    raw: list[str] = []
-    j = i + len(fence)
-    while not text.startswith(fence, j):
-        if j >= len(text):
-            raise _unclosed(kind, text, i)
-        if text[j] == "\\" and j + 1 < len(text):
-            j += 1
-        raw.append(text[j])
-        j += 1
-    content, language = "".join(raw), None
-    if kind == "pre":
-        content, language = _split_language(content)
-    start = out.pos
-    out.add(content)
-    extra = {"language": language} if language else {}
-    _add_entity(entities, kind, start, out.pos, **extra)
-    return j + len(fence)
-
-
-def _mdv2_link(
-    text: str, i: int, opened: tuple[str, int, int], out: _Text, entities: list[JSON]
-) -> int:
-    """Close a ``[text](url)`` or ``![emoji](tg://emoji?id=N)`` at the ``]`` at index ``i``."""
-    kind, start, source_index = opened
-    if not text.startswith("(", i + 1):
-        raise _unclosed(kind, text, source_index)
-    url: list[str] = []
-    j = i + 2
-    while j < len(text) and text[j] != ")":
-        if text[j] == "\\" and j + 1 < len(text):
-            j += 1
-        url.append(text[j])
-        j += 1
-    if j >= len(text):
-        raise _parse_error(f"Can't find end of a URL at byte offset {_byte_offset(text, i + 1)}")
-    target = "".join(url)
-    if kind == "custom_emoji":
-        _add_entity(entities, kind, start, out.pos, custom_emoji_id=target.rpartition("id=")[2])
-    else:
-        _add_entity(entities, kind, start, out.pos, url=target)
-    return j + 1
-
-
-def parse_markdown_v2(text: str) -> tuple[str, list[JSON]]:
-    """Strip MarkdownV2 into plain text and entities, rejecting unescaped reserved characters."""
-    out = _Text()
-    entities: list[JSON] = []
-    stack: list[tuple[str, int, int]] = []  # (marker, start position, index in text)
-    quote_start: int | None = None
-    at_line_start = True
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if at_line_start:
-            at_line_start = False
-            if char == ">":
-                quote_start = out.pos if quote_start is None else quote_start
-                i += 1
-                continue
-            if quote_start is not None:
-                _add_entity(entities, "blockquote", quote_start, out.pos - 1)
-                quote_start = None
-        if char == "\n":
-            at_line_start = True
-        if char == "\\" and i + 1 < len(text) and 0 < ord(text[i + 1]) < 127:
-            out.add(text[i + 1])
-            i += 2
-        elif char == "`":
-            i = _mdv2_code(text, i, out, entities)
-        elif char == "[" or text.startswith("![", i):
-            kind = "custom_emoji" if char == "!" else "text_link"
-            stack.append((kind, out.pos, i))
-            i += 2 if char == "!" else 1
-        elif char == "]":
-            if not stack or stack[-1][0] not in ("text_link", "custom_emoji"):
-                raise _reserved(char)
-            i = _mdv2_link(text, i, stack.pop(), out, entities)
-        elif (marker := text[i : i + 2]) in _MDV2_MARKERS or (marker := char) in _MDV2_MARKERS:
-            open_markers = [entry[0] for entry in stack]
-            if marker not in open_markers:
-                stack.append((marker, out.pos, i))
-            elif open_markers[-1] == marker:
-                _, start, _ = stack.pop()
-                _add_entity(entities, _MDV2_MARKERS[marker], start, out.pos)
-            else:
-                raise _unclosed(_MDV2_MARKERS.get(stack[-1][0], stack[-1][0]), text, stack[-1][2])
-            i += len(marker)
-        elif char in _MDV2_RESERVED:
-            raise _reserved(char)
-        else:
-            out.add(char)
-            i += 1
-    if stack:
-        marker, _, index = stack[-1]
-        raise _unclosed(_MDV2_MARKERS.get(marker, marker), text, index)
-    if quote_start is not None:
-        _add_entity(entities, "blockquote", quote_start, out.pos)
-    return out.value(), _sorted(entities)
-
-
-_LEGACY_MARKERS = {"*": "bold", "_": "italic", "`": "code", "```": "pre"}
-
-
-def parse_markdown(text: str) -> tuple[str, list[JSON]]:
-    """Strip legacy Markdown (no nesting, only ``_*`[`` special) into plain text and entities."""
-    out = _Text()
-    entities: list[JSON] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and text[i + 1 : i + 2] in ("_", "*", "`", "["):
-            out.add(text[i + 1])
-            i += 2
-            continue
-        if char not in "_*`[":
-            out.add(char)
-            i += 1
-            continue
-        unclosed = _parse_error(
-            f"Can't find end of the entity starting at byte offset {_byte_offset(text, i)}"
-        )
-        start = out.pos
-        if char == "[":
-            close = text.find("](", i + 1)
-            end = text.find(")", close + 2) if close != -1 else -1
-            if end == -1:
-                raise unclosed
-            out.add(text[i + 1 : close])
-            _add_entity(entities, "text_link", start, out.pos, url=text[close + 2 : end])
-            i = end + 1
-            continue
-        fence = "```" if text.startswith("```", i) else char
-        end = text.find(fence, i + len(fence))
-        if end == -1:
-            raise unclosed
-        content, language = text[i + len(fence) : end], None
-        if fence == "```":
-            content, language = _split_language(content)
-        out.add(content)
-        extra = {"language": language} if language else {}
-        _add_entity(entities, _LEGACY_MARKERS[fence], start, out.pos, **extra)
-        i = end + len(fence)
-    return out.value(), _sorted(entities)
-
-
-_PARSERS: dict[str, Callable[[str], tuple[str, list[JSON]]]] = {
-    "html": parse_html,
-    "markdownv2": parse_markdown_v2,
-    "markdown": parse_markdown,
-}
-
-
-def _formatted_text(params: JSON) -> tuple[str, list[JSON]]:
-    """The text and entities Telegram stores for a send/edit; explicit entities win."""
-    text = params.get("text")
-    text = "" if text is None else str(text)
-    entities = params.get("entities")
-    if entities is not None:
-        if not isinstance(entities, list):
-            raise _bad_request("can't parse entities JSON object")
-        return text, entities
-    parse_mode = params.get("parse_mode")
-    if not parse_mode:
-        return text, []
-    parser = _PARSERS.get(str(parse_mode).lower())
-    if parser is None:
-        raise _bad_request("unsupported parse_mode")
-    return parser(text)
-
-
 # --------------------------------------------------------------------------- request decoding
 
 
@@ -611,7 +223,7 @@ def decode_params(query: str, content_type: str, body: bytes) -> JSON:
     if media_type == "application/json" and body:
         decoded = json.loads(body)
         if not isinstance(decoded, dict):
-            raise _bad_request("JSON object expected")
+            raise bad_request("JSON object expected")
         params.update(
             {k: _decode_value(k, v) if isinstance(v, str) else v for k, v in decoded.items()}
         )
@@ -629,13 +241,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # every request is a new connection; bursts must not hit SYN retries
 
-    def __init__(self, fake: FakeTelegram, host: str) -> None:
+    def __init__(self, fake: BotApiServer, host: str) -> None:
         super().__init__((host, 0), _Handler)
         self.fake = fake
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Parses one request, lets FakeTelegram answer it and writes Telegram's JSON reply."""
+    """Parses one request, lets the BotApiServer answer it and writes Telegram's JSON reply."""
 
     server: _Server
 
@@ -646,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def log_message(self, *args: Any) -> None:
-        """Keep pytest output clean; tests read ``FakeTelegram.history`` instead."""
+        """Keep pytest output clean; tests read ``BotApiServer.history`` instead."""
 
     def _serve(self) -> None:
         url = urlsplit(self.path)
@@ -654,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             params = decode_params(url.query, self.headers.get("Content-Type", ""), body)
         except (TelegramApiError, ValueError, UnicodeDecodeError) as exc:
-            error = exc if isinstance(exc, TelegramApiError) else _bad_request(str(exc))
+            error = exc if isinstance(exc, TelegramApiError) else bad_request(str(exc))
             self._reply(error.code, error.body())
             return
         answer = self.server.fake._answer(url.path, params)
@@ -681,17 +293,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-# --------------------------------------------------------------------------- the fake
+# --------------------------------------------------------------------------- the server
 
 
-class FakeTelegram:
+class BotApiServer:
     """In-process Telegram Bot API; point the bot at it with ``base_url=tg.base_url``.
 
-    Use as a context manager or with ``start()``/``stop()``.  User activity is injected with
-    ``send_text`` and friends (queued for getUpdates, or POSTed to the bot when
-    ``forward_webhook_to`` is set); the bot's requests are read back through ``calls``,
-    ``sent_messages`` and the blocking ``wait_for*`` helpers; ``inject_fault`` makes the next
-    calls fail the ways the real network and API do.
+    Use as a context manager or with ``start()``/``stop()``.  Raw updates are queued with
+    ``push_update`` (for getUpdates, or POSTed to the bot when ``forward_webhook_to`` is set);
+    the bot's requests are read back through ``calls`` and ``sent_messages``; ``inject_fault``
+    makes the next calls fail the ways the real network and API do.
     """
 
     def __init__(
@@ -827,7 +438,7 @@ class FakeTelegram:
         """Full URL of one API method, for raw HTTP requests in tests."""
         return f"{self.base_url}{token or self._token}/{method}"
 
-    # ------------------------------------------------------------------ injecting updates
+    # ------------------------------------------------------------------ queueing updates
 
     def push_update(self, update: JSON) -> JSON:
         """Queue a raw update (``update_id`` assigned when missing) and return it.
@@ -851,250 +462,6 @@ class FakeTelegram:
         if target is not None:
             self._deliver_to_webhook(target, update, secret)
         return copy.deepcopy(update)
-
-    def send_text(
-        self,
-        chat_id: int,
-        text: str,
-        *,
-        user_id: int | None = None,
-        chat_type: str = "private",
-        first_name: str = "Tester",
-        username: str | None = None,
-        reply_to: JSON | None = None,
-        entities: list[JSON] | None = None,
-        sender_chat: JSON | None = None,
-    ) -> JSON:
-        """A user sends ``text``; entities default to what Telegram detects (commands, ...).
-        ``sender_chat`` posts it as that chat: an anonymous group admin (the group itself) or a
-        member writing as their channel; ``from`` is then Telegram's shared placeholder user."""
-        content: JSON = {"text": text}
-        found = auto_entities(text) if entities is None else entities
-        if found:
-            content["entities"] = found
-        if sender_chat is not None:
-            content["sender_chat"] = sender_chat
-            user_id = ANONYMOUS_ADMIN_ID if sender_chat["id"] == chat_id else CHANNEL_SENDER_ID
-        return self._inject_message(
-            chat_id, content, user_id, chat_type, first_name, username, reply_to
-        )
-
-    def send_command(
-        self,
-        chat_id: int,
-        command: str,
-        args: str = "",
-        *,
-        addressed: bool = False,
-        user_id: int | None = None,
-        chat_type: str = "private",
-        first_name: str = "Tester",
-        username: str | None = None,
-    ) -> JSON:
-        """A user sends ``/command args``; ``addressed`` appends ``@botusername`` like groups do."""
-        text = "/" + command.lstrip("/")
-        if addressed:
-            text += f"@{self._bot_user['username']}"
-        return self.send_text(
-            chat_id,
-            f"{text} {args}" if args else text,
-            user_id=user_id,
-            chat_type=chat_type,
-            first_name=first_name,
-            username=username,
-        )
-
-    def mention(
-        self,
-        chat_id: int,
-        text: str = "",
-        *,
-        user_id: int | None = None,
-        chat_type: str = "supergroup",
-        first_name: str = "Tester",
-        username: str | None = None,
-        sender_chat: JSON | None = None,
-    ) -> JSON:
-        """A group member writes ``@botusername text`` (a mention entity at offset 0)."""
-        return self.send_text(
-            chat_id,
-            f"@{self._bot_user['username']} {text}".rstrip(),
-            user_id=user_id,
-            chat_type=chat_type,
-            first_name=first_name,
-            username=username,
-            sender_chat=sender_chat,
-        )
-
-    def send_sticker(
-        self,
-        chat_id: int,
-        *,
-        emoji: str = "👍",
-        user_id: int | None = None,
-        chat_type: str = "private",
-        first_name: str = "Tester",
-        username: str | None = None,
-    ) -> JSON:
-        """A user sends a regular static sticker."""
-        file_id = self._file_id("sticker")
-        sticker = {
-            "file_id": file_id,
-            "file_unique_id": f"u{file_id}",
-            "type": "regular",
-            "width": 512,
-            "height": 512,
-            "is_animated": False,
-            "is_video": False,
-            "emoji": emoji,
-            "set_name": "FakeTelegramStickers",
-            "file_size": 20480,
-        }
-        return self._inject_message(
-            chat_id, {"sticker": sticker}, user_id, chat_type, first_name, username, None
-        )
-
-    def send_photo(
-        self,
-        chat_id: int,
-        *,
-        caption: str | None = None,
-        user_id: int | None = None,
-        chat_type: str = "private",
-        first_name: str = "Tester",
-        username: str | None = None,
-    ) -> JSON:
-        """A user sends a photo (three sizes, like Telegram), optionally captioned."""
-        file_id = self._file_id("photo")
-        sizes = [
-            {
-                "file_id": f"{file_id}_{side}",
-                "file_unique_id": f"u{file_id}_{side}",
-                "width": side,
-                "height": side * 3 // 4,
-                "file_size": side * 100,
-            }
-            for side in (90, 320, 1280)
-        ]
-        content: JSON = {"photo": sizes}
-        if caption:
-            content["caption"] = caption
-            if found := auto_entities(caption):
-                content["caption_entities"] = found
-        return self._inject_message(
-            chat_id, content, user_id, chat_type, first_name, username, None
-        )
-
-    def send_location(
-        self,
-        chat_id: int,
-        latitude: float,
-        longitude: float,
-        *,
-        user_id: int | None = None,
-        chat_type: str = "private",
-        first_name: str = "Tester",
-        username: str | None = None,
-    ) -> JSON:
-        """A user shares a static location."""
-        content = {"location": {"latitude": latitude, "longitude": longitude}}
-        return self._inject_message(
-            chat_id, content, user_id, chat_type, first_name, username, None
-        )
-
-    def edit_text(self, message: JSON, new_text: str) -> JSON:
-        """The author of ``message`` edits it; queues an edited_message update."""
-        with self._cond:
-            key = (message["chat"]["id"], message["message_id"])
-            stored = self._messages.get(key, copy.deepcopy(message))
-            stored.update(text=new_text, edit_date=max(int(time.time()), stored["date"]))
-            stored.pop("entities", None)
-            if found := auto_entities(new_text):
-                stored["entities"] = found
-            self._messages[key] = stored
-            edited = copy.deepcopy(stored)
-        update_key = (
-            "edited_channel_post" if edited["chat"]["type"] == "channel" else "edited_message"
-        )
-        self.push_update({update_key: edited})
-        return edited
-
-    def press_button(
-        self, message: JSON, data: str, *, user_id: int | None = None, first_name: str = "Tester"
-    ) -> JSON:
-        """A user taps the inline button with callback ``data`` on the bot's ``message``.
-
-        The message's current state is used (after the bot's edits); pressing a button it
-        does not have fails the test, as no real user could do that.
-        """
-        with self._cond:
-            chat = message["chat"]
-            current = self._messages.get((chat["id"], message["message_id"]), message)
-            rows = current.get("reply_markup", {}).get("inline_keyboard", [])
-            available = [b.get("callback_data") for row in rows for b in row]
-            if data not in available:
-                raise AssertionError(
-                    f"message {message['message_id']} in chat {chat['id']} has no button with "
-                    f"callback_data {data!r}; it has {available}"
-                )
-            query_id = self._new_query_id()
-            user = self._user(self._sender_id(chat["id"], chat["type"], user_id), first_name, None)
-            query = {
-                "id": query_id,
-                "from": user,
-                "message": copy.deepcopy(current),
-                "chat_instance": str(abs(chat["id"]) * 7 + 1),
-                "data": data,
-            }
-        self.push_update({"callback_query": query})
-        return copy.deepcopy(query)
-
-    def forge_callback(
-        self, chat_id: int | None, data: str, *, user_id: int, chat_type: str = "private"
-    ) -> JSON:
-        """A modified client sends callback ``data`` no button of the bot carries, on a made-up
-        message in ``chat_id`` (None: on an inline message, which names no chat)."""
-        with self._cond:
-            query: JSON = {
-                "id": self._new_query_id(),
-                "from": self._user(user_id, "Forger", None),
-                "chat_instance": "forged",
-                "data": data,
-            }
-            if chat_id is None:
-                query["inline_message_id"] = f"forged-{self._serial}"
-            else:
-                chat = self._chat_for(chat_id, chat_type, query["from"])
-                query["message"] = {
-                    "message_id": 9_000_000 + self._serial,
-                    "date": int(time.time()),
-                    "chat": copy.deepcopy(chat),
-                    "from": self._bot_from(),
-                    "text": "forged",
-                }
-        self.push_update({"callback_query": query})
-        return copy.deepcopy(query)
-
-    def inline_query(
-        self,
-        user_id: int,
-        query: str,
-        *,
-        offset: str = "",
-        chat_type: str = "sender",
-        first_name: str = "Tester",
-    ) -> JSON:
-        """A user types ``@botusername query`` in some chat."""
-        with self._cond:
-            inline = {
-                "id": self._new_query_id(),
-                "from": self._user(user_id, first_name, None),
-                "query": query,
-                "offset": offset,
-                "chat_type": chat_type,
-            }
-        self.push_update({"inline_query": inline})
-        return copy.deepcopy(inline)
 
     # ------------------------------------------------------------------ webhook side
 
@@ -1191,41 +558,6 @@ class FakeTelegram:
         with self._cond:
             message = self._messages.get((chat_id, message_id))
             return copy.deepcopy(message)
-
-    def wait_for(
-        self, method: str, predicate: Predicate | None = None, timeout: float = 10.0
-    ) -> JSON:
-        """Block until a completed, delivered call of ``method`` matches; return its params.
-
-        Each call is handed out once, so consecutive waits return consecutive calls; calls made
-        before the wait started count too, which makes waiting race-free.
-        """
-
-        def accept(record: CallRecord) -> bool:
-            return record.method.lower() == method.lower() and (
-                predicate is None or predicate(record.params)
-            )
-
-        record = self._wait(accept, timeout, f"a {method} call")
-        return copy.deepcopy(record.params)
-
-    def wait_for_message(
-        self, chat_id: int, predicate: Predicate | None = None, timeout: float = 10.0
-    ) -> JSON:
-        """Block until the bot successfully sent a matching message to ``chat_id``; return it."""
-
-        def accept(record: CallRecord) -> bool:
-            response = record.response or {}
-            result = response.get("result")
-            return (
-                record.method.lower() == "sendmessage"
-                and response.get("ok") is True
-                and result["chat"]["id"] == chat_id
-                and (predicate is None or predicate(result))
-            )
-
-        record = self._wait(accept, timeout, f"a message to chat {chat_id}")
-        return copy.deepcopy((record.response or {})["result"])
 
     def _wait(self, accept: Callable[[CallRecord], bool], timeout: float, what: str) -> CallRecord:
         def find() -> tuple[int, CallRecord] | None:
@@ -1378,96 +710,31 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ state helpers (locked)
 
-    def _file_id(self, kind: str) -> str:
-        with self._cond:
-            self._serial += 1
-            return f"fake-{kind}-{self._serial}"
-
-    def _new_query_id(self) -> str:
-        self._serial += 1
-        query_id = str(4_000_000_000 + self._serial)
-        self._open_queries.add(query_id)
-        return query_id
-
-    @staticmethod
-    def _sender_id(chat_id: int, chat_type: str, user_id: int | None) -> int:
-        if chat_type == "private":
-            if user_id not in (None, chat_id):
-                raise ValueError("in a private chat the chat id is the user id")
-            return chat_id
-        return DEFAULT_USER_ID if user_id is None else user_id
-
-    @staticmethod
-    def _user(user_id: int, first_name: str, username: str | None) -> JSON:
-        return {
-            "id": user_id,
-            "is_bot": False,
-            "first_name": first_name,
-            "username": username or f"user{user_id}",
-            "language_code": "en",
-        }
-
-    def _chat_for(self, chat_id: int, chat_type: str, user: JSON) -> JSON:
-        """A private chat mirrors its user; a group keeps the title it was first seen with."""
-        chat = self._chats.get(chat_id)
-        if chat_type == "private":
-            chat = {key: user[key] for key in ("first_name", "username")}
-        elif chat is None or chat["type"] != chat_type:
-            chat = {"title": f"Test {chat_type} {abs(chat_id)}"}
-        else:
-            return chat
-        chat = {"id": chat_id, "type": chat_type, **chat}
+    def _chat_for(self, chat_id: int, chat_type: str, member: JSON) -> JSON:
+        """The chat ``member`` writes in, remembered for the bot's requests to it."""
+        chat = entities.chat(chat_id, chat_type, member, self._chats.get(chat_id))
         self._chats[chat_id] = chat
         return chat
 
     def _new_message(self, chat: JSON, content: JSON) -> JSON:
+        """A message with the chat's next id, stored so edits and replies can find it."""
         chat_id = chat["id"]
         self._last_message_id[chat_id] = self._last_message_id.get(chat_id, 0) + 1
-        message = {
-            "message_id": self._last_message_id[chat_id],
-            "date": int(time.time()),
-            "chat": copy.deepcopy(chat),
-            **content,
-        }
+        message = entities.message(self._last_message_id[chat_id], chat, content)
         self._messages[(chat_id, message["message_id"])] = message
-        return message
-
-    def _inject_message(
-        self,
-        chat_id: int,
-        content: JSON,
-        user_id: int | None,
-        chat_type: str,
-        first_name: str,
-        username: str | None,
-        reply_to: JSON | None,
-    ) -> JSON:
-        with self._cond:
-            user = self._user(self._sender_id(chat_id, chat_type, user_id), first_name, username)
-            chat = self._chat_for(chat_id, chat_type, user)
-            if chat_type == "channel":
-                sender: JSON = {"sender_chat": copy.deepcopy(chat)}
-            else:
-                sender = {"from": user}
-            if reply_to is not None:
-                replied = copy.deepcopy(reply_to)
-                replied.pop("reply_to_message", None)
-                content = {**content, "reply_to_message": replied}
-            message = copy.deepcopy(self._new_message(chat, {**sender, **content}))
-        self.push_update({"channel_post" if chat_type == "channel" else "message": message})
         return message
 
     def _resolve_chat(self, chat_id: Any) -> JSON:
         """The chat a bot request targets; unknown numeric chats are assumed to exist."""
         if chat_id is None or chat_id == "":
-            raise _bad_request("chat_id is empty")
+            raise bad_request("chat_id is empty")
         if isinstance(chat_id, str) and chat_id.startswith("@"):
             for chat in self._chats.values():
                 if chat.get("username", "").lower() == chat_id[1:].lower():
                     return chat
-            raise _bad_request("chat not found")
+            raise bad_request("chat not found")
         if isinstance(chat_id, bool) or not isinstance(chat_id, int):
-            raise _bad_request("chat not found")
+            raise bad_request("chat not found")
         if chat_id not in self._chats:
             if chat_id > 0:
                 chat = {"type": "private", "first_name": f"User {chat_id}"}
@@ -1484,34 +751,34 @@ class FakeTelegram:
         if markup is None:
             return None
         if not isinstance(markup, dict):
-            raise _bad_request("can't parse reply keyboard markup JSON object")
+            raise bad_request("can't parse reply keyboard markup JSON object")
         rows = markup.get("inline_keyboard")
         if rows is None:
             return None
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise _bad_request(
+            raise bad_request(
                 "can't parse inline keyboard button: InlineKeyboardButton must be an Object"
             )
         for button in (b for row in rows for b in row):
             if not isinstance(button, dict) or not button.get("text"):
-                raise _bad_request(
+                raise bad_request(
                     "can't parse inline keyboard button: "
                     "Text buttons are unallowed in the inline keyboard"
                 )
             data = button.get("callback_data")
             if data is not None and not 1 <= len(str(data).encode()) <= 64:
-                raise _bad_request("BUTTON_DATA_INVALID")
+                raise bad_request("BUTTON_DATA_INVALID")
         return copy.deepcopy(markup)
 
     def _bot_from(self) -> JSON:
         return {key: self._bot_user[key] for key in ("id", "is_bot", "first_name", "username")}
 
     def _message_text(self, params: JSON) -> tuple[str, list[JSON]]:
-        text, entities = _formatted_text(params)
+        text, entities = formatted_text(params)
         if not text.strip():
-            raise _bad_request("message text is empty")
-        if _utf16_len(text) > 4096:
-            raise _bad_request("message is too long")
+            raise bad_request("message text is empty")
+        if utf16_len(text) > 4096:
+            raise bad_request("message is too long")
         return text, entities
 
     # ------------------------------------------------------------------ API methods (locked)
@@ -1565,10 +832,10 @@ class FakeTelegram:
     def _set_webhook(self, params: JSON) -> bool:
         url = params.get("url") or ""
         if url and not str(url).lower().startswith("https://"):
-            raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
         secret = params.get("secret_token")
         if secret is not None and not _SECRET_TOKEN_RE.fullmatch(secret):
-            raise _bad_request("secret token contains unallowed characters")
+            raise bad_request("secret token contains unallowed characters")
         if params.get("drop_pending_updates"):
             self._updates.clear()
         self._set_allowed_updates(params.get("allowed_updates"))
@@ -1620,7 +887,7 @@ class FakeTelegram:
                 replied.pop("reply_to_message", None)
                 content["reply_to_message"] = replied
             elif not reply.get("allow_sending_without_reply"):
-                raise _bad_request("message to be replied not found")
+                raise bad_request("message to be replied not found")
         message = self._new_message(chat, content)
         self._sent.append(copy.deepcopy(message))
         for watcher in self._watchers:
@@ -1634,9 +901,9 @@ class FakeTelegram:
         chat = self._resolve_chat(params.get("chat_id"))
         message = self._messages.get((chat["id"], params.get("message_id")))
         if message is None:
-            raise _bad_request("message to edit not found")
+            raise bad_request("message to edit not found")
         if message.get("from", {}).get("id") != self._bot_user["id"]:
-            raise _bad_request("message can't be edited")
+            raise bad_request("message can't be edited")
         return message
 
     def _apply_edit(self, message: JSON, changes: JSON) -> JSON:
@@ -1644,7 +911,7 @@ class FakeTelegram:
         before = {key: message.get(key) for key in ("text", "entities", "reply_markup")}
         after = {**before, **changes}
         if after == before:
-            raise _bad_request(_NOT_MODIFIED.removeprefix("Bad Request: "))
+            raise bad_request(_NOT_MODIFIED.removeprefix("Bad Request: "))
         for key, value in after.items():
             if value:
                 message[key] = value
@@ -1680,22 +947,22 @@ class FakeTelegram:
     def _answer_inline_query(self, params: JSON) -> bool:
         results = params.get("results")
         if not isinstance(results, list):
-            raise _bad_request("can't parse inline query results JSON object")
+            raise bad_request("can't parse inline query results JSON object")
         if len(results) > 50:
-            raise _bad_request("RESULTS_TOO_MUCH")
+            raise bad_request("RESULTS_TOO_MUCH")
         ids = [str(r.get("id", "")) if isinstance(r, dict) else "" for r in results]
         if any(not 1 <= len(i.encode()) <= 64 for i in ids) or not all(
             isinstance(r, dict) and r.get("type") for r in results
         ):
-            raise _bad_request("RESULT_ID_INVALID")
+            raise bad_request("RESULT_ID_INVALID")
         if len(set(ids)) != len(ids):
-            raise _bad_request("RESULT_ID_DUPLICATE")
+            raise bad_request("RESULT_ID_DUPLICATE")
         return self._answer_query(params)
 
     def _send_chat_action(self, params: JSON) -> bool:
         self._resolve_chat(params.get("chat_id"))
         if params.get("action") not in _CHAT_ACTIONS:
-            raise _bad_request("wrong parameter action in request")
+            raise bad_request("wrong parameter action in request")
         return True
 
     @staticmethod
@@ -1706,14 +973,14 @@ class FakeTelegram:
     def _set_my_commands(self, params: JSON) -> bool:
         commands = params.get("commands")
         if not isinstance(commands, list) or len(commands) > 100:
-            raise _bad_request("can't parse commands JSON object")
+            raise bad_request("can't parse commands JSON object")
         for command in commands:
             if not isinstance(command, dict) or not _COMMAND_NAME_RE.fullmatch(
                 str(command.get("command", ""))
             ):
-                raise _bad_request("BOT_COMMAND_INVALID")
+                raise bad_request("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", ""))) <= 256:
-                raise _bad_request("command description must be 1-256 characters")
+                raise bad_request("command description must be 1-256 characters")
         self._commands[self._commands_key(params)] = copy.deepcopy(commands)
         return True
 

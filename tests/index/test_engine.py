@@ -10,8 +10,7 @@ from index.build.builder import build_index, load_articles
 from index.model.embedder import Embedder
 from index.search.engine import Engine
 from index.store.folder import IndexLoadError
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 DBD_2020 = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563"
 

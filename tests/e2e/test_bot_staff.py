@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from bot import texts
@@ -22,24 +20,27 @@ from bot.records import Records, verdicts
 from index import Answer, Engine
 from index.build import reindex
 from index.store.folder import open_index
-from tests.conftest import REPO
-from tests.test_bot_e2e import (
+from tests.support.entities import parse_html
+from tests.support.live_bot import (
     DBD_2020,
     OUT_OF_SCOPE,
     WAIT,
     NeverSure,
     assert_dbd_2020_answer,
-    bot_settings,  # noqa: F401  (fixtures used by name)
     callback,
     reply,
     running,
-    tg,  # noqa: F401
+)
+from tests.support.staff import (
+    CITIZEN,
+    OUTSIDER,
+    STAFF,
+    STAFF_CHAT,
+    staff_reply,
+    staff_says,
+    starts,
 )
 
-STAFF_CHAT = -1007770001
-STAFF, OUTSIDER = 501, 502
-CITIZEN = 4242
-GOLD_IDS = {"g001", "g002", "g004", "g006", "g008", "g103", "g105"}
 NEW_ARTICLE = """---
 id: test-new-article
 title: "ห้องสมุดดิจิทัลทดสอบของจังหวัดสมมุติ"
@@ -51,40 +52,11 @@ sources:
 """
 
 
-@pytest.fixture
-def staff_settings(bot_settings, tmp_path):  # noqa: F811
-    gold = tmp_path / "gold.jsonl"
-    lines = (REPO / "tests/data/gold_v1.jsonl").read_text(encoding="utf-8").splitlines()
-    gold.write_text(
-        "\n".join(line for line in lines if json.loads(line)["id"] in GOLD_IDS) + "\n",
-        encoding="utf-8",
-    )
-    return replace(
-        bot_settings,
-        staff_chat_ids=(STAFF_CHAT,),
-        staff_user_ids=(STAFF,),
-        gold_questions=gold,
-        user_rate_per_minute=0,
-    )
-
-
-def staff_says(tg, command: str, args: str = "", user: int = STAFF) -> None:  # noqa: F811
-    tg.send_command(STAFF_CHAT, command, args, chat_type="supergroup", user_id=user)
-
-
-def staff_reply(tg, predicate=None) -> dict:  # noqa: F811
-    return tg.wait_for_message(STAFF_CHAT, predicate, timeout=WAIT)
-
-
-def starts(prefix: str):
-    return lambda message: message["text"].startswith(prefix)
-
-
-def toast(tg) -> str:  # noqa: F811
+def toast(tg) -> str:
     return tg.wait_for("answerCallbackQuery", timeout=WAIT).get("text", "")
 
 
-def test_staff_commands_refuse_everyone_else(tg, staff_settings, engine, caplog) -> None:  # noqa: F811
+def test_staff_commands_refuse_everyone_else(tg, staff_settings, engine, caplog) -> None:
     caplog.set_level(logging.WARNING)
     with running(staff_settings, engine):
         for command in ("eval", "reindex", "stats", "feedback", "unanswered"):
@@ -101,7 +73,7 @@ def test_staff_commands_refuse_everyone_else(tg, staff_settings, engine, caplog)
     assert staff_menu["scope"]["chat_id"] == STAFF_CHAT
 
 
-def test_debug_block_and_verdict_buttons(tg, staff_settings, engine) -> None:  # noqa: F811
+def test_debug_block_and_verdict_buttons(tg, staff_settings, engine) -> None:
     with running(staff_settings, engine):
         staff_says(tg, "ask", DBD_2020)
         answer = staff_reply(tg)
@@ -145,7 +117,7 @@ def test_debug_block_and_verdict_buttons(tg, staff_settings, engine) -> None:  #
     assert stored == [(True, records.user_hash(STAFF))]
 
 
-def test_eval_posts_metrics_then_what_got_worse(tg, staff_settings, engine) -> None:  # noqa: F811
+def test_eval_posts_metrics_then_what_got_worse(tg, staff_settings, engine) -> None:
     with running(staff_settings, engine):
         staff_says(tg, "eval")
         assert staff_reply(tg)["text"] == texts.EVAL_STARTED
@@ -160,7 +132,7 @@ def test_eval_posts_metrics_then_what_got_worse(tg, staff_settings, engine) -> N
     assert "g001" in second and "answer wrong" in second
 
 
-def test_stats_feedback_and_unanswered(tg, staff_settings, engine) -> None:  # noqa: F811
+def test_stats_feedback_and_unanswered(tg, staff_settings, engine) -> None:
     asked = [DBD_2020, OUT_OF_SCOPE, OUT_OF_SCOPE, "วิธีทำต้มยำกุ้ง", "ราคาทองคำวันนี้"]
     with running(staff_settings, engine):
         for question in asked:
@@ -196,7 +168,7 @@ class Broken:
         return self.engine.info()
 
 
-def test_errors_are_reported_to_the_staff_chat(tg, staff_settings, engine) -> None:  # noqa: F811
+def test_errors_are_reported_to_the_staff_chat(tg, staff_settings, engine) -> None:
     with running(staff_settings, Broken(engine)):
         tg.send_text(CITIZEN, DBD_2020)
         assert reply(tg, CITIZEN)["text"] == texts.ERROR
@@ -205,18 +177,8 @@ def test_errors_are_reported_to_the_staff_chat(tg, staff_settings, engine) -> No
     assert DBD_2020 not in report and tg.token not in report and str(CITIZEN) not in report
 
 
-@pytest.fixture
-def own_index(staff_settings, settings, tmp_path):
-    """A copy of the session's index and corpus, so a reindex changes neither."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(settings.corpus_dir, corpus)
-    folder = tmp_path / "index"
-    shutil.copytree(settings.index_path, folder)
-    return replace(staff_settings, corpus_dir=corpus, index_dir=folder)
-
-
 def test_reindex_swaps_in_a_checked_index_without_losing_questions(
-    tg,  # noqa: F811
+    tg,
     own_index,
     engine,
     monkeypatch,
@@ -258,7 +220,7 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
     assert "test-new-article" in open_index(own_index.index_path).manifest.articles
 
 
-def test_failed_reindex_keeps_the_old_index(tg, own_index, engine) -> None:  # noqa: F811
+def test_failed_reindex_keeps_the_old_index(tg, own_index, engine) -> None:
     (own_index.corpus_dir / "broken.md").write_text("no front matter", encoding="utf-8")
     before = open_index(own_index.index_path).manifest.corpus_hash
     with running(own_index, engine):
@@ -271,7 +233,7 @@ def test_failed_reindex_keeps_the_old_index(tg, own_index, engine) -> None:  # n
     assert not list(Path(own_index.index_path).parent.glob(".*staging*"))
 
 
-def test_a_staff_notice_telegram_cannot_parse_goes_again_as_plain_text(tg) -> None:  # noqa: F811
+def test_a_staff_notice_telegram_cannot_parse_goes_again_as_plain_text(tg) -> None:
     """A database's error text with ``<`` or ``&`` once made the notice unparseable, and lost."""
     import asyncio
     from types import SimpleNamespace
@@ -296,7 +258,6 @@ def test_the_database_is_away_notice_escapes_the_drivers_words() -> None:
     import asyncio
 
     from bot.outbox import Outbox
-    from tests.fake_telegram import parse_html
 
     told: list[str] = []
 
@@ -317,7 +278,7 @@ def test_the_database_is_away_notice_escapes_the_drivers_words() -> None:
     assert 'host "<db>" & port 5432 refused' in text
 
 
-def test_a_stale_staff_chat_id_does_not_stop_the_bot(tg, staff_settings, engine) -> None:  # noqa: F811
+def test_a_stale_staff_chat_id_does_not_stop_the_bot(tg, staff_settings, engine) -> None:
     """A group upgraded to a supergroup and a chat the bot left once made set_my_commands raise
     in post_init, and the bot exited. It starts, follows the upgrade and tells staff."""
     upgraded, moved_to, kicked = -4001, -1004001, -4002
@@ -352,7 +313,7 @@ def test_a_stale_staff_chat_id_does_not_stop_the_bot(tg, staff_settings, engine)
     assert tg.wait_for("setMyCommands", menu_for(moved_to), timeout=1)
 
 
-def test_staff_notices_go_out_in_the_background_once_per_burst(tg) -> None:  # noqa: F811
+def test_staff_notices_go_out_in_the_background_once_per_burst(tg) -> None:
     """A burst of the same failure is one notice, and no handler waits for it to be sent."""
     import asyncio
     from types import SimpleNamespace

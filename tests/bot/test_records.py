@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -26,18 +25,10 @@ from bot.records import (
     verdicts,
 )
 from index import Answer, Chunk, Hit
+from tests.support.postgres import postgres_url
 from tests.support.records import record_answer, record_vote
 
 USER, OTHER = 31337, 4242
-POSTGRES_ENV = "DGBOT_TEST_POSTGRES_URL"
-
-
-def postgres_url() -> str:
-    """The test server's URL from DGBOT_TEST_POSTGRES_URL (CI: .ci/postgres.sh), or skip."""
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"no PostgreSQL: set {POSTGRES_ENV} (CI starts one with .ci/postgres.sh)")
-    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

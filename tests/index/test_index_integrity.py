@@ -3,8 +3,6 @@ old index serving and nothing half-written where the bot looks."""
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import json
 import os
 import re
@@ -19,65 +17,35 @@ from pathlib import Path
 import pytest
 
 import index.store.folder as store
-import index.store.vectors as vectorstore
-from bot import texts
 from bot.cli import main
 from index import Engine
 from index.build.reindex import ReindexError, reindex
 from index.store.folder import MANIFEST, REQUIRED, IndexLoadError, open_index, sweep
-from tests.conftest import REPO
-from tests.fake_telegram import FakeTelegram
-from tests.test_bot_e2e import DBD_2020, assert_dbd_2020_answer, reply, running
-from tests.test_bot_staff import (  # noqa: F401  (fixtures used by name)
-    CITIZEN,
-    bot_settings,
-    own_index,
-    staff_reply,
-    staff_says,
-    staff_settings,
-    starts,
-    tg,
-)
-from tests.test_store import _write
-
-DISK_FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-
-def _damage(path: Path, how: str) -> None:
-    data = path.read_bytes()
-    if how == "truncated":
-        path.write_bytes(data[: len(data) // 2])
-    else:  # one byte changed, same size: only the checksum can tell
-        middle = len(data) // 2
-        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
-
-
-def _kinds(folder: Path) -> dict[str, str]:
-    """One file of each kind the manifest lists (a lexical index is a folder of files)."""
-    files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
-    return {rel.split("/")[0]: rel for rel in sorted(files)}
+from tests.support.articles import write_tiny_index
+from tests.support.damage import DISK_FULL, damage, file_kinds
+from tests.support.paths import REPO
 
 
 @pytest.mark.parametrize("how", ["truncated", "flipped"])
 def test_every_kind_of_index_file_is_checked(tmp_path, how) -> None:
-    built, _ = _write(tmp_path / "built")
-    kinds = _kinds(built)
+    built, _ = write_tiny_index(tmp_path / "built")
+    kinds = file_kinds(built)
     assert set(kinds) == set(REQUIRED)
     every = json.loads((built / MANIFEST).read_text(encoding="utf-8"))["files"]
     for rel in every:
         folder = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}"
         shutil.copytree(built, folder)
-        _damage(folder / rel, how)
+        damage(folder / rel, how)
         with pytest.raises(IndexLoadError, match="checksum mismatch") as refused:
             open_index(folder)
         assert str(folder / rel) in str(refused.value)
 
 
 def test_a_damaged_manifest_is_refused_by_name(tmp_path) -> None:
-    folder, _ = _write(tmp_path / "idx")
+    folder, _ = write_tiny_index(tmp_path / "idx")
     manifest = folder / MANIFEST
     good = manifest.read_text(encoding="utf-8")
-    _damage(manifest, "truncated")
+    damage(manifest, "truncated")
     with pytest.raises(IndexLoadError, match="unreadable manifest") as refused:
         open_index(folder)
     assert str(manifest) in str(refused.value)
@@ -97,7 +65,7 @@ def _rewrite_manifest(folder: Path, change) -> None:
 
 def test_a_file_the_manifest_does_not_list_is_refused(tmp_path) -> None:
     """A manifest that vouches for only part of the folder once passed; the rest was trusted."""
-    folder, _ = _write(tmp_path / "idx")
+    folder, _ = write_tiny_index(tmp_path / "idx")
     (folder / "lexical" / "extra.json").write_text("{}", encoding="utf-8")
     with pytest.raises(IndexLoadError, match=r"lexical/extra\.json: not listed in manifest\.json"):
         open_index(folder)
@@ -107,7 +75,7 @@ def test_a_file_the_manifest_does_not_list_is_refused(tmp_path) -> None:
 def test_a_manifest_path_outside_the_index_is_refused_before_any_file_is_read(
     tmp_path, outside
 ) -> None:
-    folder, _ = _write(tmp_path / "idx")
+    folder, _ = write_tiny_index(tmp_path / "idx")
     (tmp_path / "outside.bin").write_bytes(b"secret")
     _rewrite_manifest(folder, lambda files: files.update({outside: "0" * 64}))
     with pytest.raises(IndexLoadError, match="lists a path outside the index folder"):
@@ -115,8 +83,8 @@ def test_a_manifest_path_outside_the_index_is_refused_before_any_file_is_read(
 
 
 def test_every_file_is_checked_before_any_is_parsed(tmp_path, monkeypatch) -> None:
-    folder, _ = _write(tmp_path / "idx")
-    _damage(folder / "chunks.jsonl", "flipped")
+    folder, _ = write_tiny_index(tmp_path / "idx")
+    damage(folder / "chunks.jsonl", "flipped")
     parsed = []
     monkeypatch.setattr(store, "ChunkFile", lambda *a: parsed.append(a))
     monkeypatch.setattr(store.Lexical, "load", lambda *a: parsed.append(a))
@@ -128,7 +96,7 @@ def test_every_file_is_checked_before_any_is_parsed(tmp_path, monkeypatch) -> No
 def test_a_pinned_index_is_checked_against_its_manifests_sha256(
     tmp_path, monkeypatch, capsys
 ) -> None:
-    folder, _ = _write(tmp_path / "idx")
+    folder, _ = write_tiny_index(tmp_path / "idx")
     pinned = store.manifest_sha256(folder)
     assert open_index(folder, expect_sha256=pinned).manifest.chunk_count > 0
     # A whole index rebuilt consistently (every checksum right) is still not the pinned one.
@@ -146,65 +114,14 @@ def test_a_pinned_index_is_checked_against_its_manifests_sha256(
     assert "not the index that was pinned" in capsys.readouterr().err
 
 
-@pytest.fixture
-def live_copy(settings, engine, tmp_path) -> Path:
-    folder = tmp_path / "index"
-    shutil.copytree(settings.index_path, folder)
-    return folder
-
-
 def test_engine_open_refuses_each_damaged_file_kind(settings, embedder, live_copy) -> None:
-    for kind, rel in _kinds(live_copy).items():
+    for kind, rel in file_kinds(live_copy).items():
         folder = live_copy.with_name(f"bad-{kind}")
         shutil.copytree(live_copy, folder)
-        _damage(folder / rel, "truncated")
+        damage(folder / rel, "truncated")
         with pytest.raises(IndexLoadError, match="checksum") as refused:
             Engine.open(settings, embedder=embedder, index_dir=folder)
         assert str(folder / rel) in str(refused.value)
-
-
-def test_ask_refuses_a_truncated_index_in_one_line(env, live_copy) -> None:
-    _damage(live_copy / "chunks.jsonl", "truncated")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ask", "อะไร"],
-        env={**env, "DGBOT_INDEX_DIR": str(live_copy), "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=live_copy.parent,
-    )
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.splitlines() == [
-        f"dgbot: error: {live_copy / 'chunks.jsonl'}: checksum mismatch (corrupt or modified); "
-        "rebuild it"
-    ]
-
-
-def test_serve_refuses_a_corrupt_index_before_answering(
-    settings, live_copy, tmp_path, monkeypatch, capsys
-) -> None:
-    lexical = _kinds(live_copy)["lexical"]
-    _damage(live_copy / lexical, "flipped")
-    for key in [k for k in os.environ if k.startswith("DGBOT_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)  # no .env
-    asyncio.set_event_loop(asyncio.new_event_loop())  # serve polls on it, then closes it
-    try:
-        with FakeTelegram() as fake:
-            monkeypatch.setenv("DGBOT_TELEGRAM_TOKEN", fake.token)
-            monkeypatch.setenv("DGBOT_TELEGRAM_BASE_URL", fake.base_url)
-            monkeypatch.setenv("DGBOT_CACHE_DIR", str(settings.cache_dir))  # the test model
-            monkeypatch.setenv("DGBOT_INDEX_DIR", str(live_copy))
-            monkeypatch.setenv("DGBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
-            monkeypatch.setenv("DGBOT_HASH_SALT", "a-test-salt-of-24-chars!")
-            assert main(["serve"]) == 1
-            assert fake.calls_of("getUpdates") == []  # it never started taking questions
-    finally:
-        asyncio.set_event_loop(None)
-    err = capsys.readouterr().err.splitlines()
-    assert err == [
-        f"dgbot: error: {live_copy / lexical}: checksum mismatch (corrupt or modified); rebuild it"
-    ]
 
 
 # ---------------------------------------------------------------------------- failed rebuilds
@@ -213,7 +130,7 @@ KILLED_BUILD = """
 import sys, time
 from pathlib import Path
 from index.store.lexical import Lexical
-from tests.test_store import _write
+from tests.support.articles import write_tiny_index
 
 real = Lexical.save
 
@@ -223,12 +140,12 @@ def save_then_hang(self, where):
     time.sleep(600)
 
 Lexical.save = save_then_hang
-_write(Path(sys.argv[1]), n=5)
+write_tiny_index(Path(sys.argv[1]), n=5)
 """
 
 
 def test_a_build_killed_half_way_leaves_the_old_index_and_its_litter_is_swept(tmp_path) -> None:
-    folder, _ = _write(tmp_path / "idx", n=3)
+    folder, _ = write_tiny_index(tmp_path / "idx", n=3)
     flag = tmp_path / "flag"
     build = subprocess.Popen(
         [sys.executable, "-c", KILLED_BUILD, str(folder), str(flag)],
@@ -247,7 +164,7 @@ def test_a_build_killed_half_way_leaves_the_old_index_and_its_litter_is_swept(tm
     (litter,) = [p for p in tmp_path.iterdir() if p.name.startswith(".idx-new-")]
     assert str(build.pid) in litter.name
     assert sweep(folder) == [litter]
-    _write(folder, n=4)  # and the next build works as usual
+    write_tiny_index(folder, n=4)  # and the next build works as usual
     assert len(open_index(folder).chunks) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flag", "idx"]
 
@@ -260,10 +177,10 @@ def test_a_running_builds_folder_is_not_swept(tmp_path) -> None:
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
 def test_a_failed_swap_keeps_the_old_index_in_place(tmp_path, monkeypatch, exchange) -> None:
-    folder, _ = _write(tmp_path / "idx", n=3)
+    folder, _ = write_tiny_index(tmp_path / "idx", n=3)
     if not exchange:
         monkeypatch.setattr(store, "_exchange", lambda a, b: False)
-    _write(folder, n=4)  # the swap itself works either way
+    write_tiny_index(folder, n=4)  # the swap itself works either way
     assert len(open_index(folder).chunks) == 4
     real, calls = os.replace, []
 
@@ -276,7 +193,7 @@ def test_a_failed_swap_keeps_the_old_index_in_place(tmp_path, monkeypatch, excha
     monkeypatch.setattr(store, "_exchange", lambda a, b: False)
     monkeypatch.setattr(store.os, "replace", second_rename_fails)
     with pytest.raises(OSError, match="No space left"):
-        _write(folder, n=5)
+        write_tiny_index(folder, n=5)
     assert len(open_index(folder).chunks) == 4
     assert [p.name for p in tmp_path.iterdir()] == ["idx"]
 
@@ -300,27 +217,6 @@ def test_a_full_disk_during_reindex_keeps_the_live_index(settings, engine, tmp_p
     assert [p.name for p in live.parent.iterdir()] == ["index"]  # no staging, no work folder
 
 
-def test_staff_reindex_on_a_full_disk_says_so_and_keeps_serving(
-    tg,  # noqa: F811
-    own_index,  # noqa: F811
-    engine,
-    monkeypatch,
-) -> None:
-    def disk_full(*_args, **_kwargs):
-        raise DISK_FULL
-
-    monkeypatch.setattr(vectorstore.faiss, "write_index", disk_full)
-    before = (own_index.index_path / MANIFEST).read_bytes()
-    with running(own_index, engine):
-        staff_says(tg, "reindex")
-        failed = staff_reply(tg, starts(texts.REINDEX_FAILED.split("{")[0]))["text"]
-        tg.send_text(CITIZEN, DBD_2020)
-        assert_dbd_2020_answer(reply(tg, CITIZEN))
-    assert "No space left on device" in failed
-    assert (own_index.index_path / MANIFEST).read_bytes() == before
-    assert [p.name for p in own_index.index_path.parent.iterdir() if p.name.startswith(".")] == []
-
-
 def test_a_reader_during_a_swap_without_renameat2_waits_for_the_new_index(
     tmp_path, monkeypatch
 ) -> None:
@@ -328,7 +224,7 @@ def test_a_reader_during_a_swap_without_renameat2_waits_for_the_new_index(
     in between once found no index at all. It now waits for the second rename."""
     import threading
 
-    folder, _ = _write(tmp_path / "idx", n=3)
+    folder, _ = write_tiny_index(tmp_path / "idx", n=3)
     monkeypatch.setattr(store, "_exchange", lambda a, b: False)
     real, moved_aside = os.replace, threading.Event()
 
@@ -339,7 +235,7 @@ def test_a_reader_during_a_swap_without_renameat2_waits_for_the_new_index(
             time.sleep(0.3)
 
     monkeypatch.setattr(store.os, "replace", slow_swap)
-    writer = threading.Thread(target=_write, args=(folder,), kwargs={"n": 4})
+    writer = threading.Thread(target=write_tiny_index, args=(folder,), kwargs={"n": 4})
     writer.start()
     assert moved_aside.wait(10)
     assert not (folder / MANIFEST).exists()  # the reader comes in the gap

@@ -23,8 +23,8 @@ from index.build.chunking import ChunkParams
 from index.build.chunkpool import MIN_PARALLEL, ChunkingError, chunk_pieces
 from index.corpus.articles import Article
 from index.progress import Progress
-from tests.conftest import REPO
-from tests.test_scale import _article
+from tests.support.articles import synthetic_article
+from tests.support.paths import REPO
 
 
 class _Watched(io.StringIO):
@@ -42,7 +42,7 @@ class _Watched(io.StringIO):
 def _corpus() -> list[Article]:
     """The bundled news articles and short synthetic ones: 120 in all."""
     articles, _ = load_articles(REPO / "corpus")
-    return [*articles, *(_article(n) for n in range(120 - len(articles)))]
+    return [*articles, *(synthetic_article(n) for n in range(120 - len(articles)))]
 
 
 def _chunked(
@@ -93,7 +93,7 @@ def test_cached_and_fresh_articles_interleave_in_corpus_order(tmp_path: Path) ->
 
 
 def test_a_bad_article_is_named() -> None:
-    articles = [_article(n) for n in range(60)]
+    articles = [synthetic_article(n) for n in range(60)]
     articles[55] = replace(articles[55], body=None)
     with pytest.raises(ChunkingError, match=r"cannot chunk article synthetic-55: TypeError"):
         list(chunk_pieces(articles, ChunkParams(), 2))
@@ -101,7 +101,7 @@ def test_a_bad_article_is_named() -> None:
 
 
 def test_a_killed_worker_stops_chunking_with_a_clear_error() -> None:
-    chunked = chunk_pieces([_article(n) for n in range(400)], ChunkParams(), 2)
+    chunked = chunk_pieces([synthetic_article(n) for n in range(400)], ChunkParams(), 2)
     next(chunked)  # the workers are running
     victim = multiprocessing.active_children()[0]
     os.kill(victim.pid, signal.SIGKILL)
@@ -114,9 +114,9 @@ KILLED = """
 import multiprocessing, time
 from index.build.chunking import ChunkParams
 from index.build.chunkpool import chunk_pieces
-from tests.test_scale import _article
+from tests.support.articles import synthetic_article
 
-chunked = chunk_pieces([_article(n) for n in range(400)], ChunkParams(), 2)
+chunked = chunk_pieces([synthetic_article(n) for n in range(400)], ChunkParams(), 2)
 next(chunked)
 print(*(p.pid for p in multiprocessing.active_children()), flush=True)
 time.sleep(600)

@@ -4,106 +4,33 @@ polling or webhook) against the fake Telegram server, answering from the real en
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-from telegram.ext import Application
 
 from bot import render, texts
-from bot.app import build_application, serve
 from bot.records import Records, feedback, handled_updates, questions
-from index import Answer, CorpusInfo, Engine, Settings
-from tests.fake_telegram import JSON, FakeTelegram, parse_html
+from index import Settings
+from tests.support.entities import parse_html
+from tests.support.live_bot import (
+    CHAT,
+    DBD_2020,
+    OUT_OF_SCOPE,
+    WAIT,
+    NeverSure,
+    assert_dbd_2020_answer,
+    callback,
+    free_port,
+    lines,
+    reply,
+    running,
+)
 
-CHAT = 4242
 GROUP = -1001234567890
 MEMBER = 7
-DBD_2020 = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563"
-OUT_OF_SCOPE = "สูตรต้มยำกุ้ง"
-WAIT = 30.0  # generous: the engine shares this machine's CPUs with everything else
-
-
-@pytest.fixture
-def tg() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
-    """The session's corpus and index; this test's own record (in tmp_path) and fake Telegram."""
-    return replace(
-        settings,
-        cache_dir=tmp_path,
-        index_dir=settings.index_path,
-        telegram_token=tg.token,
-        telegram_base_url=tg.base_url,
-        hash_salt="the-e2e-test-salt-value",
-    )
-
-
-@contextmanager
-def running(settings: Settings, engine: Engine, webhook_url: str | None = None) -> Iterator[None]:
-    """``serve`` in a thread with its own event loop, exactly as ``dgbot serve`` runs it."""
-    app: Application = build_application(settings, engine, webhook=webhook_url is not None)
-    loop = asyncio.new_event_loop()
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            serve(app, webhook_url, stop_signals=None)
-        except BaseException as exc:  # surfaced in the test thread below
-            failures.append(exc)
-
-    thread = threading.Thread(target=run, name="dgbot-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT
-    while not app.running and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert app.running, f"the bot did not start: {failures}"
-    try:
-        yield
-    finally:
-        loop.call_soon_threadsafe(app.stop_running)
-        thread.join(timeout=WAIT)
-        assert not thread.is_alive(), "the bot did not stop"
-        assert not failures, failures
-
-
-def reply(tg: FakeTelegram, chat_id: int = CHAT) -> JSON:
-    return tg.wait_for_message(chat_id, timeout=WAIT)
-
-
-def callback(message: JSON, prefix: str) -> str:
-    """The callback data of the message's button whose data starts with ``prefix``."""
-    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    return next(b["callback_data"] for row in rows for b in row if b["callback_data"][:2] == prefix)
-
-
-def lines(message: JSON, marker: str) -> list[str]:
-    return [line for line in message["text"].splitlines() if line.startswith(marker)]
-
-
-def assert_dbd_2020_answer(message: JSON) -> None:
-    """Found, bold answer first, and sourced from a 2020 article about the DBD, with its link."""
-    first = message["entities"][0]
-    assert first["type"] == "bold" and first["offset"] == 0
-    (title,) = lines(message, "📰")
-    (date,) = lines(message, "📅")
-    (link,) = lines(message, "🔗")
-    assert "กรมพัฒนาธุรกิจการค้า" in title
-    assert date.endswith("2563")
-    assert re.fullmatch(r"🔗 https://\S+", link)
 
 
 def test_start_greets_and_example_buttons_ask_themselves(tg, bot_settings, engine) -> None:
@@ -255,21 +182,6 @@ def test_inline_query_answers_with_sources(tg, bot_settings, engine) -> None:
     assert texts.ASKED.format(question=DBD_2020) in first
 
 
-class NeverSure:
-    """The real engine, except that it never finds an answer: the not-found reply (which
-    repeats the question) without depending on where the threshold is calibrated."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def answer(self, question: str, k: int = 5, reference_year: int | None = None) -> Answer:
-        found = self.engine.answer(question, k, reference_year)
-        return replace(found, found=False, text="", sentence="", confidence=0.0)
-
-    def info(self) -> CorpusInfo:
-        return self.engine.info()
-
-
 def test_html_in_a_question_is_escaped(tg, bot_settings, engine) -> None:
     question = "<b>x</b> & <script>"
     with running(bot_settings, NeverSure(engine)):
@@ -320,12 +232,6 @@ def test_expired_buttons_get_a_polite_toast(tg, bot_settings, engine) -> None:
     with running(bot_settings, engine):  # a restart forgets the answers behind the buttons
         tg.press_button(answer, callback(answer, "v:"))
         assert tg.wait_for("answerCallbackQuery", timeout=WAIT)["text"] == texts.EXPIRED
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) -> None:

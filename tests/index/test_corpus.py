@@ -7,8 +7,7 @@ import pytest
 from index.build.builder import load_articles
 from index.corpus.articles import CorpusError, load_corpus, parse_article
 from index.corpus.coverage import check
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 GOOD = """---
 id: {id}

@@ -13,22 +13,14 @@ import sqlalchemy as sa
 from bot import render, texts
 from bot.handlers import MAX_QUESTION_CHARS
 from bot.records import Records, questions, verdicts
-from tests.test_bot_e2e import (  # noqa: F401  (fixtures used by name)
-    DBD_2020,
-    WAIT,
-    NeverSure,
-    bot_settings,
-    reply,
-    running,
-    tg,
-)
+from tests.support.live_bot import DBD_2020, WAIT, NeverSure, reply, running
 
 HELP_TITLE = "วิธีใช้งาน"
 NOT_FOUND_START = texts.NOT_FOUND.split("“")[0]
 
 
 @pytest.fixture
-def unlimited(bot_settings):  # noqa: F811
+def unlimited(bot_settings):
     return replace(bot_settings, user_rate_per_minute=0)
 
 
@@ -56,7 +48,7 @@ ECHOED = {
 }
 
 
-def test_odd_text_is_answered_and_shown_literally(tg, unlimited, engine, caplog) -> None:  # noqa: F811
+def test_odd_text_is_answered_and_shown_literally(tg, unlimited, engine, caplog) -> None:
     caplog.set_level(logging.WARNING)
     with running(unlimited, NeverSure(engine)):
         for chat, text in ECHOED.items():
@@ -75,7 +67,7 @@ def test_odd_text_is_answered_and_shown_literally(tg, unlimited, engine, caplog)
     no_errors(caplog)
 
 
-def test_blank_invisible_and_oversized_messages(tg, unlimited, engine, caplog) -> None:  # noqa: F811
+def test_blank_invisible_and_oversized_messages(tg, unlimited, engine, caplog) -> None:
     caplog.set_level(logging.WARNING)
     limit_4096 = " ".join(f"รางวัลรัฐบาลดิจิทัล{n}" for n in range(300))[:4096]
     huge = "ก" * 50_000  # no word gap at all: cut hard
@@ -98,7 +90,7 @@ def test_blank_invisible_and_oversized_messages(tg, unlimited, engine, caplog) -
     no_errors(caplog)
 
 
-def test_commands_with_odd_arguments(tg, unlimited, engine, caplog) -> None:  # noqa: F811
+def test_commands_with_odd_arguments(tg, unlimited, engine, caplog) -> None:
     caplog.set_level(logging.WARNING)
     sent = {
         301: ("/start <b>payload</b> x", lambda t: t.startswith("สวัสดี")),
@@ -139,7 +131,7 @@ FORGED = {
 }
 
 
-def test_forged_callback_data_gets_a_toast_never_an_error(tg, unlimited, engine, caplog) -> None:  # noqa: F811
+def test_forged_callback_data_gets_a_toast_never_an_error(tg, unlimited, engine, caplog) -> None:
     caplog.set_level(logging.WARNING)
     toasts = {}
     with running(unlimited, engine):
@@ -159,7 +151,7 @@ def test_forged_callback_data_gets_a_toast_never_an_error(tg, unlimited, engine,
     no_errors(caplog)
 
 
-def test_example_button_on_an_inline_message_is_refused_politely(tg, unlimited, engine, caplog):  # noqa: F811
+def test_example_button_on_an_inline_message_is_refused_politely(tg, unlimited, engine, caplog):
     caplog.set_level(logging.WARNING)
     with running(unlimited, engine):
         tg.forge_callback(None, "x:0", user_id=CITIZEN)
@@ -168,7 +160,7 @@ def test_example_button_on_an_inline_message_is_refused_politely(tg, unlimited, 
     no_errors(caplog)
 
 
-def test_posts_without_a_sender_are_ignored(tg, unlimited, engine, caplog) -> None:  # noqa: F811
+def test_posts_without_a_sender_are_ignored(tg, unlimited, engine, caplog) -> None:
     """Channel posts (which the bot does not ask for) and a message with no sender, as a
     channel or a future chat type might produce: no reply, no error, nothing recorded."""
     caplog.set_level(logging.WARNING)

@@ -3,7 +3,6 @@ agreeing with exact search, builds that resume after SIGKILL, incremental adds, 
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 import shutil
@@ -25,22 +24,8 @@ from index.search.engine import Engine
 from index.store.folder import IndexLoadError, open_index
 from index.store.tokenids import TokenIds
 from index.store.vectors import StoreSpec, choose, create_store
-from tests.conftest import REPO
-
-TOPICS = ("รางวัลรัฐบาลดิจิทัล", "ระบบบริการออนไลน์", "ข้อมูลเปิดภาครัฐ", "ใบอนุญาตอิเล็กทรอนิกส์")
-
-
-def _article(n: int) -> Article:
-    """A small article of distinct sentences (every chunk text differs from every other)."""
-    topic = TOPICS[n % len(TOPICS)]
-    paragraphs = [f"หน่วยงานที่ {n} ได้รับ{topic} ครั้งที่ {n * 10 + p} จากผลงานด้านที่ {p}" for p in range(3)]
-    return Article(
-        f"synthetic-{n}",
-        f"ข่าวที่ {n} เรื่อง{topic}",
-        dt.date(2020, 1, 1 + n % 28),
-        (f"https://example.org/news/{n}",),
-        "\n\n".join(paragraphs),
-    )
+from tests.support.articles import synthetic_article
+from tests.support.paths import REPO
 
 
 def _same_vectors(got: np.ndarray, want: np.ndarray) -> None:
@@ -102,7 +87,7 @@ def test_bm25_from_token_ids_scores_like_bm25_from_token_lists() -> None:
 @pytest.fixture(scope="module")
 def small(embedder, tmp_path_factory) -> tuple[list[Article], Path]:
     """Twelve articles indexed once with the default (exact) store."""
-    articles = [_article(n) for n in range(12)]
+    articles = [synthetic_article(n) for n in range(12)]
     folder = tmp_path_factory.mktemp("small") / "idx"
     build_index(articles, embedder, folder)
     return articles, folder
@@ -151,7 +136,7 @@ def test_adding_articles_embeds_only_their_chunks(small, embedder, tmp_path) -> 
     articles, built = small
     folder = tmp_path / "idx"
     shutil.copytree(built, folder)
-    more = [_article(n) for n in range(12, 14)]
+    more = [synthetic_article(n) for n in range(12, 14)]
     report = build_index([*articles, *more], embedder, folder)
     new_chunks = sum(
         c.article_id.startswith(("synthetic-12", "synthetic-13")) for c in open_index(folder).chunks
@@ -188,7 +173,7 @@ from index.build import chunk_cache as prepared
 from index.build.builder import build_index
 from index.model.embedder import load_embedder
 from index.settings import Settings
-from tests.test_scale import _article
+from tests.support.articles import synthetic_article
 
 def hang_after(owner, name, calls):
     real, done = getattr(owner, name), []
@@ -204,7 +189,7 @@ def hang_after(owner, name, calls):
 
 %s
 embedder = load_embedder(Settings(cache_dir=Path(sys.argv[1])))
-articles = [_article(n) for n in range(12)]
+articles = [synthetic_article(n) for n in range(12)]
 build_index(articles, embedder, Path(sys.argv[2]), shard_size=5, cache_chunks=True)
 """
 
@@ -279,7 +264,7 @@ def test_the_chunking_cache_chunks_only_new_articles(small, embedder, tmp_path) 
     first = build_index(articles[:10], embedder, folder, cache_chunks=True)
     assert first.rechunked == 10
     edited = replace(articles[3], body=articles[3].body + "\n\nย่อหน้าที่เพิ่มใหม่ในข่าวนี้")
-    more = [*articles[:3], edited, *articles[4:10], _article(12)]
+    more = [*articles[:3], edited, *articles[4:10], synthetic_article(12)]
     second = build_index(more, embedder, folder, cache_chunks=True)
     assert second.rechunked == 2 and second.changed == ["synthetic-3"]
     assert second.added == ["synthetic-12"]

@@ -30,14 +30,18 @@ from bot import texts
 from bot.journal import Journal
 from bot.outbox import Outbox
 from bot.records import CONNECT_TIMEOUT_SECONDS, Records, feedback, handled_updates, questions
-from tests import test_bot_e2e as e2e
-from tests.fake_telegram import FakeTelegram
-from tests.test_bot_e2e import DBD_2020, WAIT, assert_dbd_2020_answer, callback, reply, running
-from tests.test_records import postgres_url
+from tests.support.live_bot import (
+    DBD_2020,
+    WAIT,
+    assert_dbd_2020_answer,
+    callback,
+    reply,
+    running,
+)
+from tests.support.paths import REPO
+from tests.support.postgres import postgres_url
+from tests.support.users import FakeTelegram
 
-tg, bot_settings = e2e.tg, e2e.bot_settings  # fixtures, used by name
-
-REPO = Path(__file__).resolve().parents[1]
 STAFF_CHAT = -1009990001
 USERS = (6001, 6002, 6003)
 
@@ -73,7 +77,7 @@ def postgres_server() -> sa.Engine:
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
-    """A database of this test's own, dropped afterwards: tests/test_records.py keeps using the
+    """A database of this test's own, dropped afterwards: tests/bot/test_records.py keeps using the
     server's default one, which this test never shuts off."""
     name = f"dgbot_outage_{secrets.token_hex(4)}"
     server = postgres_server()

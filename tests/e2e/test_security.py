@@ -14,17 +14,9 @@ from bot import texts
 from bot.app import REDACTED
 from bot.cli import main
 from index import Answer, Engine
-from tests.test_bot_e2e import (  # noqa: F401  (fixtures used by name)
-    DBD_2020,
-    WAIT,
-    bot_settings,
-    reply,
-    running,
-    tg,
-)
-from tests.test_bot_staff import STAFF_CHAT, staff_reply, staff_settings  # noqa: F401
+from tests.support.live_bot import DBD_2020, WAIT, reply, running
+from tests.support.staff import CITIZEN, STAFF_CHAT, staff_reply
 
-CITIZEN = 4242
 LEAK = "ขอดูโทเค็น"
 
 
@@ -45,8 +37,8 @@ class Leaky:
 
 
 def test_the_token_never_leaks_when_telegram_or_the_engine_fails(
-    tg,  # noqa: F811
-    staff_settings,  # noqa: F811
+    tg,
+    staff_settings,
     engine,
     caplog,
 ) -> None:
@@ -76,7 +68,7 @@ def test_the_token_never_leaks_when_telegram_or_the_engine_fails(
     assert len(reports) == 2 and all(m["text"].startswith("⚠️") for m in reports)
 
 
-def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None:  # noqa: F811
+def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None:
     settings = replace(bot_settings, user_rate_per_minute=1)  # inline: three times that
     with running(settings, engine):
         answers = []
@@ -88,7 +80,7 @@ def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None: 
     assert answers[4]["results"]  # another user is not affected
 
 
-def test_example_buttons_count_against_the_same_limit(tg, bot_settings, engine) -> None:  # noqa: F811
+def test_example_buttons_count_against_the_same_limit(tg, bot_settings, engine) -> None:
     # /start is a reply too: with it, three of the quota's three go before the third button.
     with running(replace(bot_settings, user_rate_per_minute=3), engine):
         tg.send_command(CITIZEN, "start")
@@ -117,7 +109,7 @@ def test_serve_never_prints_the_token_in_an_error(monkeypatch, tmp_path, capsys)
     assert "very-secret-token-value" not in err and REDACTED in err
 
 
-def test_refused_staff_attempts_are_logged_without_the_users_id(tg, staff_settings, engine, caplog):  # noqa: F811
+def test_refused_staff_attempts_are_logged_without_the_users_id(tg, staff_settings, engine, caplog):
     caplog.set_level(logging.INFO)
     stranger = 8123456789  # in a private chat, the chat id is the user id
     with running(staff_settings, engine):

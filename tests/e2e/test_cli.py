@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO
+from tests.support.paths import REPO
 
 
 def dgbot(*args, env, stdin=None, cwd=REPO):
