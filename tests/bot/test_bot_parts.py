@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from bot.app import REDACTED, bot_api_url, protect_logs, webhook_secret
-from bot.handlers import first_part
+from bot.handlers import MAX_QUESTION_CHARS, first_part
 from bot.quota import WINDOW, QuestionQuota, Verdict
 from bot.recent_answers import RecentAnswers
 from bot.salt import SALT_FILE, hash_salt
@@ -114,6 +114,13 @@ def test_a_word_repeated_in_a_row_is_said_once() -> None:
     assert first_part(question + " ขอบคุณมาก" * 150) == (question + " ขอบคุณมาก", False)
     assert first_part("มาก มาก ดี ดี") == ("มาก มาก ดี ดี", False)  # twice is how people talk
     assert first_part("ปี 2563 2563 2563 ล่ะ") == ("ปี 2563 ล่ะ", False)
+    assert first_part("กขค ค ค") == ("กขค ค ค", False)  # a word's tail is not a word
+
+
+def test_a_huge_message_without_spaces_is_cut_hard() -> None:
+    """(50,000 letters without a space once held the bot's event loop for 27 s in a
+    backtracking pattern; the end-to-end bad-input test sends one among other chats.)"""
+    assert first_part("ก" * 50_000) == ("ก" * MAX_QUESTION_CHARS, True)
 
 
 def test_bot_settings_come_from_the_environment() -> None:
