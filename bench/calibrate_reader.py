@@ -89,7 +89,9 @@ def main() -> None:
         if args.shipped:
             reader = trial_reader(args.shipped, Path(tmp) / "reader", settings)
         engine = Engine.open(
-            replace(settings, index_dir=Path(tmp) / "idx"), build_if_missing=True, reader=reader
+            settings.model_copy(update={"index_dir": Path(tmp) / "idx"}),
+            build_if_missing=True,
+            reader=reader,
         )
         items = [item for path in args.questions for item in load_jsonl(path)]
         x, holds, in_scope = collect(engine, items)

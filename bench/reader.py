@@ -19,7 +19,6 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from bench.datasets import SHARED, require
@@ -104,7 +103,7 @@ def main() -> None:
     rows = read_rows(require(IAPP_VALID))
     misses = NearMisses(rows)
     rows = rows[: args.limit] if args.limit else rows
-    engine = Engine.open(replace(settings, reader_passages=0), build_if_missing=True)
+    engine = Engine.open(settings.model_copy(update={"reader_passages": 0}), build_if_missing=True)
     questions = [item.question for item in load_jsonl(DEV)]
     with tempfile.TemporaryDirectory(prefix="dgbot-reader-") as tmp:
         files = shipped_files(args.run, args.layers, args.checkpoint, Path(tmp))

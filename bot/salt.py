@@ -10,9 +10,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from index import Settings
 from index.atomic import create_once
 from index.settings import SettingsError
+
+from .settings import BotSettings
 
 SALT_FILE = "feedback.salt"
 MIN_SALT = 16  # characters: a shorter salt is guessed along with the ids it hides
@@ -25,7 +26,7 @@ class Vote:
     question_id: int  # the recorded question the answer belongs to
 
 
-def hash_salt(settings: Settings) -> str:
+def hash_salt(settings: BotSettings) -> str:
     """DGBOT_HASH_SALT, or a random salt created once (whole, readable by its owner only, one
     winner if two bots start together) and kept in the cache folder. A salt under ``MIN_SALT``
     characters, set or found, is refused: with an empty one every hash is sha256(":" + id)."""

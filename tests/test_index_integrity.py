@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -292,7 +291,7 @@ def test_a_full_disk_during_reindex_keeps_the_live_index(settings, engine, tmp_p
         raise DISK_FULL
 
     monkeypatch.setattr(store.np, "save", disk_full)
-    own = replace(settings, corpus_dir=corpus, index_dir=live)
+    own = settings.model_copy(update={"corpus_dir": corpus, "index_dir": live})
     with pytest.raises(ReindexError, match="No space left on device"):
         reindex(own, engine, [], tolerance=1.0)
     assert (live / MANIFEST).read_bytes() == before
@@ -310,15 +309,17 @@ def test_staff_reindex_on_a_full_disk_says_so_and_keeps_serving(
         raise DISK_FULL
 
     monkeypatch.setattr(vectorstore.faiss, "write_index", disk_full)
-    before = (own_index.index_path / MANIFEST).read_bytes()
+    before = (own_index.engine.index_path / MANIFEST).read_bytes()
     with running(own_index, engine):
         staff_says(tg, "reindex")
         failed = staff_reply(tg, starts(texts.REINDEX_FAILED.split("{")[0]))["text"]
         tg.send_text(CITIZEN, DBD_2020)
         assert_dbd_2020_answer(reply(tg, CITIZEN))
     assert "No space left on device" in failed
-    assert (own_index.index_path / MANIFEST).read_bytes() == before
-    assert [p.name for p in own_index.index_path.parent.iterdir() if p.name.startswith(".")] == []
+    assert (own_index.engine.index_path / MANIFEST).read_bytes() == before
+    assert [
+        p.name for p in own_index.engine.index_path.parent.iterdir() if p.name.startswith(".")
+    ] == []
 
 
 def test_a_reader_during_a_swap_without_renameat2_waits_for_the_new_index(

@@ -4,7 +4,6 @@ user cannot flood the bot; ``dgbot serve`` never prints the token in an error.""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from telegram.error import TelegramError
 
@@ -77,7 +76,9 @@ def test_the_token_never_leaks_when_telegram_or_the_engine_fails(
 
 
 def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None:  # noqa: F811
-    settings = replace(bot_settings, user_rate_per_minute=1)  # inline: three times that
+    settings = bot_settings.model_copy(
+        update={"user_rate_per_minute": 1}
+    )  # inline: three times that
     with running(settings, engine):
         answers = []
         for user in (77, 77, 77, 77, 78):
@@ -90,7 +91,7 @@ def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None: 
 
 def test_example_buttons_count_against_the_same_limit(tg, bot_settings, engine) -> None:  # noqa: F811
     # /start is a reply too: with it, three of the quota's three go before the third button.
-    with running(replace(bot_settings, user_rate_per_minute=3), engine):
+    with running(bot_settings.model_copy(update={"user_rate_per_minute": 3}), engine):
         tg.send_command(CITIZEN, "start")
         greeting = reply(tg)
         example = greeting["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
