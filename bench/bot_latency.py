@@ -12,13 +12,12 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
+from bot.settings import BotSettings
 from index.build.builder import build_index, load_articles
 from index.model.embedder import load_embedder
 from index.search.engine import Engine
-from index.settings import Settings
 from tests.support.live_bot import DBD_2020, running
 from tests.support.users import FakeTelegram
 
@@ -29,20 +28,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     args = ap.parse_args()
-    base = Settings.load()
-    embedder = load_embedder(base)
+    base = BotSettings.load()
+    embedder = load_embedder(base.engine)
     with tempfile.TemporaryDirectory() as tmp, FakeTelegram() as tg:
         folder = Path(tmp) / "idx"
         build_index(load_articles(REPO / "corpus")[0], embedder, folder)
-        settings = replace(
-            base,
-            cache_dir=Path(tmp),
-            index_dir=folder,
-            telegram_token=tg.token,
-            telegram_base_url=tg.base_url,
-            user_rate_per_minute=0,
+        settings = base.model_copy(
+            update={
+                "engine": base.engine.model_copy(
+                    update={"cache_dir": Path(tmp), "index_dir": folder}
+                ),
+                "telegram_token": tg.token,
+                "telegram_base_url": tg.base_url,
+                "user_rate_per_minute": 0,
+            }
         )
-        engine = Engine.open(settings, embedder=embedder)
+        engine = Engine.open(settings.engine, embedder=embedder)
         seconds, right = [], 0
         with running(settings, engine):
             for i in range(args.n):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "idx"
         build_index(load_articles(REPO / "corpus")[0], embedder, folder)
-        engine = Engine.open(replace(settings, index_dir=folder), embedder=embedder)
+        engine = Engine.open(settings.model_copy(update={"index_dir": folder}), embedder=embedder)
         best, in_scope = scores(engine, load_jsonl(Path(args.questions)))
     threshold, answered, refused = choose(best, in_scope)
     print(

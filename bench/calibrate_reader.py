@@ -89,7 +89,9 @@ def main() -> None:
         reader = None
         if args.shipped:
             reader = trial_reader(args.shipped, Path(tmp) / "reader", settings)
-        engine = open_or_build(replace(settings, index_dir=Path(tmp) / "idx"), reader=reader)
+        engine = open_or_build(
+            settings.model_copy(update={"index_dir": Path(tmp) / "idx"}), reader=reader
+        )
         items = [item for path in args.questions for item in load_jsonl(path)]
         x, holds, in_scope = collect(engine, items)
     bias, w_score, w_margin = fit(x, holds.astype(float))

@@ -29,7 +29,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +170,7 @@ def main() -> None:
     result: dict = {}
     if (args.index / "manifest.json").is_file():  # first, while nothing is loaded yet
         result["open_with_model_s"] = open_with_model(settings, args.index)
-    model = load_embedder(replace(settings, backend="onnx-int8"))
+    model = load_embedder(settings.model_copy(update={"backend": "onnx-int8"}))
     stand_in = StandIn(model.dim)
     result["model_rss_mib"] = peak_rss_mib()
     if not (args.index / "manifest.json").is_file():

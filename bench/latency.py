@@ -24,7 +24,6 @@ import gzip
 import json
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from bench import datasets
@@ -140,7 +139,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=100, help="questions per corpus")
     args = ap.parse_args()
     settings = Settings.load()
-    models = {b: load_embedder(replace(settings, backend=b)) for b in args.backends}
+    models = {b: load_embedder(settings.model_copy(update={"backend": b})) for b in args.backends}
     for name in args.corpora:
         articles, questions = corpus(name)
         engines = engines_for(name, articles, models, settings.cache_dir, tuple(args.readers))

@@ -19,7 +19,6 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from bench.datasets import SHARED, require
@@ -105,7 +104,7 @@ def main() -> None:
     rows = read_rows(require(IAPP_VALID))
     misses = NearMisses(rows)
     rows = rows[: args.limit] if args.limit else rows
-    engine = open_or_build(replace(settings, reader_passages=0))
+    engine = open_or_build(settings.model_copy(update={"reader_passages": 0}))
     questions = [item.question for item in load_jsonl(DEV)]
     with tempfile.TemporaryDirectory(prefix="dgbot-reader-") as tmp:
         files = shipped_files(args.run, args.layers, args.checkpoint, Path(tmp))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from bench import datasets
@@ -62,7 +61,7 @@ def main() -> None:
     settings = Settings.load()
     embedder = load_embedder(settings)
     for name in args.sets:
-        bench_set(name, embedder, replace(settings))
+        bench_set(name, embedder, settings)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,10 @@ BATCH = 32  # what the index builder uses
 
 
 def embedders(settings: Settings) -> dict[str, Embedder]:
-    return {name: load_embedder(replace(settings, backend=name)) for name in MODEL_RUNTIMES}
+    return {
+        name: load_embedder(settings.model_copy(update={"backend": name}))
+        for name in MODEL_RUNTIMES
+    }
 
 
 def speed(models: dict[str, Embedder], texts: list[str], rounds: int) -> dict:

@@ -37,7 +37,7 @@ from telegram.ext import (
     filters,
 )
 
-from index import Engine, Settings, SettingsError, open_or_build
+from index import Engine, SettingsError, open_or_build
 
 from . import handlers, render, staff, texts
 from .journal import JournaledApplication
@@ -46,6 +46,7 @@ from .records import Records
 from .render import esc
 from .salt import hash_salt
 from .services import KEY, Services
+from .settings import BotSettings
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ async def _post_init(app: Application) -> None:
     svc.outbox.notify = functools.partial(staff.announce, app.bot, svc)
     svc.outbox.start()
     if svc.engine is None:
-        svc.engine = await asyncio.to_thread(open_or_build, svc.settings)
+        svc.engine = await asyncio.to_thread(open_or_build, svc.settings.engine)
         # The first answer still pays for first-call set-up (60-80 ms against ~15 ms after; the
         # Thai models are already loaded by Engine.open): pay it now, not a citizen.
         await asyncio.to_thread(svc.engine.answer, texts.EXAMPLES[0])
@@ -225,7 +226,7 @@ async def _post_shutdown(app: Application) -> None:
 
 
 def build_application(
-    settings: Settings, engine: Engine | None = None, webhook: bool = False
+    settings: BotSettings, engine: Engine | None = None, webhook: bool = False
 ) -> BotApplication:
     """The whole bot; ``engine`` is loaded in post_init when not given (tests pass theirs).
 
@@ -258,7 +259,7 @@ def build_application(
     return app
 
 
-def webhook_secret(settings: Settings) -> str:
+def webhook_secret(settings: BotSettings) -> str:
     """DGBOT_WEBHOOK_SECRET, checked the way Telegram checks it and long enough not to be
     guessed, or a fresh random one."""
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
@@ -273,7 +274,7 @@ def webhook_secret(settings: Settings) -> str:
     return secret
 
 
-def bot_api_url(settings: Settings) -> str:
+def bot_api_url(settings: BotSettings) -> str:
     """DGBOT_TELEGRAM_BASE_URL, refused when it would send the token (it travels in the URL)
     in clear text anywhere but to this host: https, or http to a loopback address."""
     url = settings.telegram_base_url
@@ -312,7 +313,7 @@ def serve(
         return
     if not webhook_url.lower().startswith("https://"):
         raise SettingsError(f"--webhook needs an https:// URL, got {webhook_url!r}")
-    settings: Settings = app.bot_data[KEY].settings
+    settings: BotSettings = app.bot_data[KEY].settings
     secret = webhook_secret(settings)
     protect_logs([secret])
     app.run_webhook(

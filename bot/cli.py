@@ -9,7 +9,9 @@ import sys
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from index import Settings, SettingsError, build_parser, run_command
+from index import SettingsError, build_parser, run_command
+
+from .settings import BotSettings
 
 NO_TOKEN = (
     "DGBOT_TELEGRAM_TOKEN is not set: get a bot token from @BotFather (see README), "
@@ -19,7 +21,7 @@ NO_TOKEN = (
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the bot until Ctrl-C: long polling, or a webhook with ``--webhook URL``."""
-    settings = Settings.load()
+    settings = BotSettings.load()
     if not settings.telegram_token:
         raise SettingsError(NO_TOKEN)
     try:
@@ -45,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records(settings: Settings):
+def _records(settings: BotSettings):
     from .records import Records
     from .salt import hash_salt
 
@@ -62,7 +64,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        print(_records(Settings.load()).stats().text())
+        print(_records(BotSettings.load()).stats().text())
     except SQLAlchemyError as exc:
         return _database_error(exc)
     return 0
@@ -72,7 +74,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """The question log since a date as CSV (user hashes only), to a file or stdout."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    records = _records(Settings.load())
+    records = _records(BotSettings.load())
     try:
         if args.out is None:
             count = records.export(sys.stdout, args.since)
@@ -91,7 +93,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     from .salt import SALT_FILE
 
-    settings = Settings.load()
+    settings = BotSettings.load()
     if not settings.hash_salt and not (settings.cache_dir / SALT_FILE).is_file():
         raise SettingsError(
             f"no hash salt: neither DGBOT_HASH_SALT nor {settings.cache_dir / SALT_FILE} is set; "

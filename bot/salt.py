@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import secrets
 
-from index import Settings, SettingsError, create_once
+from index import SettingsError, create_once
+
+from .settings import BotSettings
 
 SALT_FILE = "feedback.salt"
 MIN_SALT = 16  # characters: a shorter salt is guessed along with the ids it hides
 
 
-def hash_salt(settings: Settings) -> str:
+def hash_salt(settings: BotSettings) -> str:
     """DGBOT_HASH_SALT, or a random salt created once (whole, readable by its owner only, one
     winner if two bots start together) and kept in the cache folder. A salt under ``MIN_SALT``
     characters, set or found, is refused: with an empty one every hash is sha256(":" + id)."""

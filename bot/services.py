@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
-from index import Answer, CorpusInfo, Engine, Settings
+from index import Answer, CorpusInfo, Engine
 
 from .followup import Conversations
 from .journal import Journal
@@ -26,6 +26,7 @@ from .outbox import Outbox, Receipt
 from .quota import QuestionQuota
 from .recent_answers import RecentAnswers
 from .records import Forgotten, Records, utcnow
+from .settings import BotSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ FORGET_WINDOW = dt.timedelta(minutes=10)
 class Services:
     """The bot's shared state; the memories are only touched on the event loop, so no locks."""
 
-    settings: Settings
+    settings: BotSettings  # the engine's are settings.engine
     records: Records
     engine: Engine | None = None  # loaded in post_init unless given
     executor: ThreadPoolExecutor = field(
@@ -79,7 +80,11 @@ class Services:
     async def answer(self, question: str, reference_year: int | None = None) -> Answer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self.executor, self.loaded().answer, question, self.settings.top_k, reference_year
+            self.executor,
+            self.loaded().answer,
+            question,
+            self.settings.engine.top_k,
+            reference_year,
         )
 
     async def record(

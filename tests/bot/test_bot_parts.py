@@ -6,7 +6,6 @@ import logging
 import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 
@@ -15,6 +14,7 @@ from bot.handlers import MAX_QUESTION_CHARS, first_part
 from bot.quota import WINDOW, QuestionQuota, Verdict
 from bot.recent_answers import RecentAnswers
 from bot.salt import SALT_FILE, hash_salt
+from bot.settings import BotSettings
 from index import Answer, Settings
 from index.atomic import create_once
 from index.settings import SettingsError
@@ -55,21 +55,24 @@ def test_answer_store_is_bounded_and_rejects_unknown_keys() -> None:
 
 
 def test_salt_is_made_once_and_kept_private(tmp_path) -> None:
-    settings = Settings(cache_dir=tmp_path)
+    settings = BotSettings(engine=Settings(cache_dir=tmp_path))
     salt = hash_salt(settings)
     assert hash_salt(settings) == salt and len(salt) == 32  # a restart keeps the salt
     assert stat.S_IMODE((tmp_path / SALT_FILE).stat().st_mode) == 0o600
-    assert hash_salt(replace(settings, hash_salt="pepper-of-16-chars")) == "pepper-of-16-chars"
+    assert (
+        hash_salt(settings.model_copy(update={"hash_salt": "pepper-of-16-chars"}))
+        == "pepper-of-16-chars"
+    )
 
 
 def test_a_short_or_empty_salt_is_refused_not_used(tmp_path) -> None:
     with pytest.raises(SettingsError, match="DGBOT_HASH_SALT: the hash salt must be at least 16"):
-        hash_salt(Settings(cache_dir=tmp_path, hash_salt="pepper"))
+        hash_salt(BotSettings(engine=Settings(cache_dir=tmp_path), hash_salt="pepper"))
     (tmp_path / SALT_FILE).write_text("")  # what a crash between create and write used to leave
     with pytest.raises(
         SettingsError, match=r"feedback.salt: .* at least 16 characters \(it has 0\)"
     ):
-        hash_salt(Settings(cache_dir=tmp_path))
+        hash_salt(BotSettings(engine=Settings(cache_dir=tmp_path)))
 
 
 def test_racing_creators_of_a_file_agree_on_one_whole_content(tmp_path) -> None:
@@ -137,28 +140,28 @@ def test_bot_settings_come_from_the_environment() -> None:
         "DGBOT_REINDEX_TOLERANCE": "1.5",
         "DGBOT_GOLD_QUESTIONS": "gold.jsonl",
     }
-    settings = Settings.load(environ, env_file=None)
+    settings = BotSettings.load(environ, env_file=None)
     assert (settings.webhook_listen, settings.webhook_port) == ("0.0.0.0", 9000)
     assert (settings.user_rate_per_minute, settings.followup_seconds) == (5, 60)
     assert (settings.webhook_secret, settings.hash_salt) == ("s3cret", "pepper")
     assert (settings.staff_chat_ids, settings.staff_user_ids) == ((-1001, 42), (7,))
     assert (settings.retention_days, settings.reindex_tolerance) == (90, 1.5)
     assert settings.gold_questions.name == "gold.jsonl"
-    defaults = Settings.load({}, env_file=None)
+    defaults = BotSettings.load({}, env_file=None)
     assert (defaults.webhook_listen, defaults.webhook_port) == ("127.0.0.1", 8443)
     assert (defaults.user_rate_per_minute, defaults.followup_seconds) == (20, 300)
     assert defaults.database == f"sqlite:///{defaults.cache_dir / 'dgbot.sqlite3'}"
 
 
 def test_webhook_secret_is_checked_or_made_up() -> None:
-    made_up = webhook_secret(Settings())
-    assert made_up != webhook_secret(Settings()) and len(made_up) >= 32
+    made_up = webhook_secret(BotSettings())
+    assert made_up != webhook_secret(BotSettings()) and len(made_up) >= 32
     chosen = "a-webhook-secret-of-exactly-40-chars-xyz"
-    assert webhook_secret(Settings(webhook_secret=chosen)) == chosen
+    assert webhook_secret(BotSettings(webhook_secret=chosen)) == chosen
     with pytest.raises(SettingsError, match="DGBOT_WEBHOOK_SECRET"):
-        webhook_secret(Settings(webhook_secret="not allowed!"))
+        webhook_secret(BotSettings(webhook_secret="not allowed!"))
     with pytest.raises(SettingsError, match="at least 32 characters \\(it has 6\\)"):
-        webhook_secret(Settings(webhook_secret="s3cret"))
+        webhook_secret(BotSettings(webhook_secret="s3cret"))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +174,7 @@ def test_webhook_secret_is_checked_or_made_up() -> None:
     ],
 )
 def test_the_bot_api_is_reached_over_https_or_on_this_host(url) -> None:
-    assert bot_api_url(Settings(telegram_base_url=url)) == url
+    assert bot_api_url(BotSettings(telegram_base_url=url)) == url
 
 
 @pytest.mark.parametrize(
@@ -179,7 +182,7 @@ def test_the_bot_api_is_reached_over_https_or_on_this_host(url) -> None:
 )
 def test_a_clear_text_bot_api_elsewhere_is_refused(url) -> None:
     with pytest.raises(SettingsError, match="DGBOT_TELEGRAM_BASE_URL"):
-        bot_api_url(Settings(telegram_base_url=url))
+        bot_api_url(BotSettings(telegram_base_url=url))
 
 
 def test_one_backoff_schedule_doubles_up_to_its_cap() -> None:

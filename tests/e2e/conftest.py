@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
+from bot.settings import BotSettings
 from index.settings import Settings
 from tests.support.paths import REPO
 from tests.support.staff import GOLD_IDS, STAFF, STAFF_CHAT
@@ -23,12 +23,12 @@ def tg() -> Iterator[FakeTelegram]:
 
 
 @pytest.fixture
-def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
+def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> BotSettings:
     """The session's corpus and index; this test's own record (in tmp_path) and fake Telegram."""
-    return replace(
-        settings,
-        cache_dir=tmp_path,
-        index_dir=settings.index_path,
+    return BotSettings(
+        engine=settings.model_copy(
+            update={"cache_dir": tmp_path, "index_dir": settings.index_path}
+        ),
         telegram_token=tg.token,
         telegram_base_url=tg.base_url,
         hash_salt="the-e2e-test-salt-value",
@@ -36,7 +36,7 @@ def bot_settings(settings: Settings, tg: FakeTelegram, tmp_path) -> Settings:
 
 
 @pytest.fixture
-def staff_settings(bot_settings: Settings, tmp_path) -> Settings:
+def staff_settings(bot_settings: BotSettings, tmp_path) -> BotSettings:
     """The bot with a staff chat, a staff member, a few gold questions and no question quota."""
     gold = tmp_path / "gold.jsonl"
     lines = (REPO / "tests/data/gold_v1.jsonl").read_text(encoding="utf-8").splitlines()
@@ -44,20 +44,22 @@ def staff_settings(bot_settings: Settings, tmp_path) -> Settings:
         "\n".join(line for line in lines if json.loads(line)["id"] in GOLD_IDS) + "\n",
         encoding="utf-8",
     )
-    return replace(
-        bot_settings,
-        staff_chat_ids=(STAFF_CHAT,),
-        staff_user_ids=(STAFF,),
-        gold_questions=gold,
-        user_rate_per_minute=0,
+    return bot_settings.model_copy(
+        update={
+            "staff_chat_ids": (STAFF_CHAT,),
+            "staff_user_ids": (STAFF,),
+            "gold_questions": gold,
+            "user_rate_per_minute": 0,
+        }
     )
 
 
 @pytest.fixture
-def own_index(staff_settings: Settings, settings: Settings, tmp_path) -> Settings:
+def own_index(staff_settings: BotSettings, settings: Settings, tmp_path) -> BotSettings:
     """A copy of the session's index and corpus, so a reindex changes neither."""
     corpus = tmp_path / "corpus"
     shutil.copytree(settings.corpus_dir, corpus)
     folder = tmp_path / "index"
     shutil.copytree(settings.index_path, folder)
-    return replace(staff_settings, corpus_dir=corpus, index_dir=folder)
+    engine = staff_settings.engine.model_copy(update={"corpus_dir": corpus, "index_dir": folder})
+    return staff_settings.model_copy(update={"engine": engine})

@@ -5,7 +5,6 @@ bot through the fake Telegram server; each gets a sensible reply (or silence), n
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ NOT_FOUND_START = texts.NOT_FOUND.split("“")[0]
 
 @pytest.fixture
 def unlimited(bot_settings):
-    return replace(bot_settings, user_rate_per_minute=0)
+    return bot_settings.model_copy(update={"user_rate_per_minute": 0})
 
 
 def stored_questions(settings) -> list[str]:

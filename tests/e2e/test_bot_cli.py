@@ -92,6 +92,7 @@ def test_stats_and_export_read_the_record(tmp_path, monkeypatch, capsys) -> None
 def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatch, capsys) -> None:
     from bot.records import Records
     from bot.salt import hash_salt
+    from bot.settings import BotSettings
     from index import Answer, Settings
     from tests.support.records import record_answer, record_vote
 
@@ -101,7 +102,9 @@ def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)  # no .env
     assert main(["forget", "9"]) == 1  # no salt yet: nothing could match, so say so
     assert "no hash salt" in capsys.readouterr().err
-    salt = hash_salt(Settings(cache_dir=tmp_path))  # the salt the bot made on its first start
+    salt = hash_salt(
+        BotSettings(engine=Settings(cache_dir=tmp_path))
+    )  # the salt the bot made on its first start
     records = Records(f"sqlite:///{tmp_path / 'dgbot.sqlite3'}", salt)
     mine = record_answer(records, Answer("ของฉัน", False, "", "", 0.1), "private", 9, 12.0)
     other = record_answer(records, Answer("ของคนอื่น", False, "", "", 0.1), "private", 10, 12.0)
@@ -123,3 +126,13 @@ def test_forget_deletes_one_users_records_and_says_how_many(tmp_path, monkeypatc
     monkeypatch.setattr("sys.stdin", io.StringIO("someone\n"))
     assert main(["forget"]) == 1
     assert "expected a Telegram user id on stdin" in capsys.readouterr().err
+
+
+def test_a_bad_bot_variable_is_one_line_naming_it(monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DGBOT_TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("DGBOT_WEBHOOK_PORT", "https")
+    assert main(["serve"]) == 1
+    assert capsys.readouterr().err == (
+        "dgbot: error: DGBOT_WEBHOOK_PORT='https': must be an integer\n"
+    )

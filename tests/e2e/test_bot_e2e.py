@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 
 from bot import render, texts
 from bot.records import Records, feedback, handled_updates, questions
-from index import Settings
+from bot.settings import BotSettings
 from tests.support.entities import parse_html
 from tests.support.live_bot import (
     CHAT,
@@ -75,9 +74,9 @@ def test_more_sources_button_replies_once_with_further_passages(tg, bot_settings
         assert more["text"].startswith(texts.MORE_TITLE)
         assert more["reply_to_message"]["message_id"] == answer["message_id"]
         # The answering article's other pages first, then one link per further passage.
-        hits = engine.answer(DBD_2020, k=bot_settings.top_k).hits
+        hits = engine.answer(DBD_2020, k=bot_settings.engine.top_k).hits
         others = hits[0].chunk.more_sources
-        assert len(lines(more, "🔗 https://")) == len(others) + bot_settings.top_k - 1
+        assert len(lines(more, "🔗 https://")) == len(others) + bot_settings.engine.top_k - 1
         assert all(f"🔗 {url}" in more["text"] for url in others)
         tg.wait_for("editMessageReplyMarkup", timeout=WAIT)
         now = tg.get_message(CHAT, answer["message_id"])
@@ -218,7 +217,7 @@ def test_a_question_drowned_in_repeated_thanks_is_answered(tg, bot_settings, eng
 
 
 def test_flooding_user_gets_one_polite_limit_reply(tg, bot_settings, engine) -> None:
-    with running(replace(bot_settings, user_rate_per_minute=3), engine):
+    with running(bot_settings.model_copy(update={"user_rate_per_minute": 3}), engine):
         for _ in range(4):
             tg.send_text(CHAT, DBD_2020)
         replies = [reply(tg)["text"] for _ in range(4)]
@@ -237,8 +236,8 @@ def test_expired_buttons_get_a_polite_toast(tg, bot_settings, engine) -> None:
 def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     port = free_port()
-    settings = replace(
-        bot_settings, webhook_port=port, webhook_secret="s3cret-webhook-token-of-32-chars-or-more"
+    settings = bot_settings.model_copy(
+        update={"webhook_port": port, "webhook_secret": "s3cret-webhook-token-of-32-chars-or-more"}
     )
     local = f"http://127.0.0.1:{port}/dgbot"
     with running(settings, engine, webhook_url="https://bot.example/dgbot"):
@@ -257,7 +256,7 @@ def test_webhook_mode_accepts_only_the_secret(tg, bot_settings, engine, caplog) 
     )
 
 
-def recorded(settings: Settings, column: sa.Column) -> list:
+def recorded(settings: BotSettings, column: sa.Column) -> list:
     """Every value of one column in the bot's record."""
     records = Records(settings.database, settings.hash_salt)
     try:
@@ -273,7 +272,7 @@ def test_channels_and_anonymous_admins_each_have_their_own_quota(tg, bot_setting
     news = {"id": -1009990001, "type": "channel", "title": "ข่าว"}
     radio = {"id": -1009990002, "type": "channel", "title": "วิทยุ"}
     admins = {"id": GROUP, "type": "supergroup", "title": "กลุ่ม"}
-    with running(replace(bot_settings, user_rate_per_minute=1), engine):
+    with running(bot_settings.model_copy(update={"user_rate_per_minute": 1}), engine):
         for sender in (news, radio, admins):
             tg.mention(GROUP, DBD_2020, sender_chat=sender)
             assert_dbd_2020_answer(reply(tg, GROUP))

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,7 +118,9 @@ def answers_go_out_and_records_follow(
     """While ``outage`` keeps the database away, three questions are answered and one answer is
     voted on; once it is back, every question and the vote are written exactly once."""
     caplog.set_level("INFO", logger="bot.outbox")
-    settings = replace(settings, staff_chat_ids=(STAFF_CHAT,), user_rate_per_minute=0)
+    settings = settings.model_copy(
+        update={"staff_chat_ids": (STAFF_CHAT,), "user_rate_per_minute": 0}
+    )
     with running(settings, engine):
         tg.wait_for("setMyCommands", timeout=WAIT)  # the database exists, migrated
         with outage(settings.database) as recorded:
@@ -157,7 +158,7 @@ def test_answers_go_out_while_the_database_is_locked_and_records_follow(
 def test_answers_go_out_while_postgresql_refuses_connections_and_records_follow(
     tg, bot_settings, engine, caplog, postgres_database
 ) -> None:
-    settings = replace(bot_settings, database_url=postgres_database)
+    settings = bot_settings.model_copy(update={"database_url": postgres_database})
     name = sa.make_url(postgres_database).database
     refused = f'database "{name}" is not currently accepting connections'
     answers_go_out_and_records_follow(postgres_refusing, refused, tg, settings, engine, caplog)
@@ -221,8 +222,8 @@ def serve(tg: FakeTelegram, settings, model_cache: Path, log: Path) -> subproces
     env = {k: v for k, v in os.environ.items() if not k.startswith("DGBOT_")}
     env.update(
         DGBOT_CACHE_DIR=str(model_cache),
-        DGBOT_CORPUS_DIR=str(settings.corpus_dir),
-        DGBOT_INDEX_DIR=str(settings.index_path),
+        DGBOT_CORPUS_DIR=str(settings.engine.corpus_dir),
+        DGBOT_INDEX_DIR=str(settings.engine.index_path),
         DGBOT_DATABASE_URL=settings.database,
         DGBOT_HASH_SALT=settings.hash_salt,
         DGBOT_TELEGRAM_TOKEN=tg.token,
@@ -319,11 +320,12 @@ def test_forget_while_the_database_is_away_forgets_held_and_late_writes(tmp_path
     """/forget once deleted straight from the database: questions held during an outage, or
     still being answered, were written after it; votes on their buttons were kept too."""
     from bot.services import Services
+    from bot.settings import BotSettings
     from index import Answer, Settings
 
     salt = "a-recovery-test-salt-value"
     records = Records(f"sqlite:///{tmp_path / 'bot.db'}", salt)
-    svc = Services(Settings(cache_dir=tmp_path, hash_salt=salt), records)
+    svc = Services(BotSettings(engine=Settings(cache_dir=tmp_path), hash_salt=salt), records)
     me, other = 6101, 6102
     away = [True]
     insert = records.insert_question

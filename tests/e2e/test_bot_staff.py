@@ -10,7 +10,6 @@ import json
 import logging
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -183,15 +182,15 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
     engine,
     monkeypatch,
 ) -> None:
-    (own_index.corpus_dir / "test-new-article.md").write_text(NEW_ARTICLE, encoding="utf-8")
-    (own_index.corpus_dir / "agency-lopburi.md").unlink()
-    old_manifest = open_index(own_index.index_path).manifest
+    (own_index.engine.corpus_dir / "test-new-article.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    (own_index.engine.corpus_dir / "agency-lopburi.md").unlink()
+    old_manifest = open_index(own_index.engine.index_path).manifest
     building, real_build = threading.Event(), reindex.build_with
     live_during_build = []
 
     def slow_build(*args, **kwargs):
         report = real_build(*args, **kwargs)
-        live_during_build.append(open_index(own_index.index_path).manifest.corpus_hash)
+        live_during_build.append(open_index(own_index.engine.index_path).manifest.corpus_hash)
         building.set()
         time.sleep(1.5)  # questions keep coming while the new index is checked
         return report
@@ -217,20 +216,20 @@ def test_reindex_swaps_in_a_checked_index_without_losing_questions(
     assert "เพิ่ม 1 (test-new-article)" in done and "ลบ 1 (agency-lopburi)" in done
     assert live_during_build == [old_manifest.corpus_hash]  # disk untouched until checked
     assert "ห้องสมุดดิจิทัลทดสอบ" in after["text"]  # answered from the new index
-    assert "test-new-article" in open_index(own_index.index_path).manifest.articles
+    assert "test-new-article" in open_index(own_index.engine.index_path).manifest.articles
 
 
 def test_failed_reindex_keeps_the_old_index(tg, own_index, engine) -> None:
-    (own_index.corpus_dir / "broken.md").write_text("no front matter", encoding="utf-8")
-    before = open_index(own_index.index_path).manifest.corpus_hash
+    (own_index.engine.corpus_dir / "broken.md").write_text("no front matter", encoding="utf-8")
+    before = open_index(own_index.engine.index_path).manifest.corpus_hash
     with running(own_index, engine):
         staff_says(tg, "reindex")
         failed = staff_reply(tg, starts("สร้างดัชนีใหม่ไม่สำเร็จ"))["text"]
         tg.send_text(CITIZEN, DBD_2020)
         assert_dbd_2020_answer(reply(tg, CITIZEN))
     assert "broken.md" in failed
-    assert open_index(own_index.index_path).manifest.corpus_hash == before
-    assert not list(Path(own_index.index_path).parent.glob(".*staging*"))
+    assert open_index(own_index.engine.index_path).manifest.corpus_hash == before
+    assert not list(Path(own_index.engine.index_path).parent.glob(".*staging*"))
 
 
 def test_a_staff_notice_telegram_cannot_parse_goes_again_as_plain_text(tg) -> None:
@@ -282,7 +281,7 @@ def test_a_stale_staff_chat_id_does_not_stop_the_bot(tg, staff_settings, engine)
     """A group upgraded to a supergroup and a chat the bot left once made set_my_commands raise
     in post_init, and the bot exited. It starts, follows the upgrade and tells staff."""
     upgraded, moved_to, kicked = -4001, -1004001, -4002
-    settings = replace(staff_settings, staff_chat_ids=(upgraded, STAFF_CHAT, kicked))
+    settings = staff_settings.model_copy(update={"staff_chat_ids": (upgraded, STAFF_CHAT, kicked)})
 
     def menu_for(chat_id: int):
         return lambda params: (params.get("scope") or {}).get("chat_id") == chat_id

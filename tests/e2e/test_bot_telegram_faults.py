@@ -5,7 +5,6 @@ answered exactly once, and one broken update does not stop the others."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -157,8 +156,8 @@ def test_webhook_redelivery_is_answered_once(tg, bot_settings, engine, caplog) -
     """Telegram posts an update again when it did not see the first delivery succeed."""
     caplog.set_level("INFO", logger="bot.journal")
     port = free_port()
-    settings = replace(
-        bot_settings, webhook_port=port, webhook_secret="s3cret-webhook-token-of-32-chars-or-more"
+    settings = bot_settings.model_copy(
+        update={"webhook_port": port, "webhook_secret": "s3cret-webhook-token-of-32-chars-or-more"}
     )
     local = f"http://127.0.0.1:{port}/dgbot"
     with running(settings, engine, webhook_url="https://bot.example/dgbot"):

@@ -73,12 +73,14 @@ def test_staff_reindex_on_a_full_disk_says_so_and_keeps_serving(
         raise DISK_FULL
 
     monkeypatch.setattr(vectorstore.faiss, "write_index", disk_full)
-    before = (own_index.index_path / MANIFEST).read_bytes()
+    before = (own_index.engine.index_path / MANIFEST).read_bytes()
     with running(own_index, engine):
         staff_says(tg, "reindex")
         failed = staff_reply(tg, starts(texts.REINDEX_FAILED.split("{")[0]))["text"]
         tg.send_text(CITIZEN, DBD_2020)
         assert_dbd_2020_answer(reply(tg, CITIZEN))
     assert "No space left on device" in failed
-    assert (own_index.index_path / MANIFEST).read_bytes() == before
-    assert [p.name for p in own_index.index_path.parent.iterdir() if p.name.startswith(".")] == []
+    assert (own_index.engine.index_path / MANIFEST).read_bytes() == before
+    assert [
+        p.name for p in own_index.engine.index_path.parent.iterdir() if p.name.startswith(".")
+    ] == []

@@ -4,7 +4,6 @@ user cannot flood the bot; ``dgbot serve`` never prints the token in an error.""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from telegram.error import TelegramError
 
@@ -69,7 +68,8 @@ def test_the_token_never_leaks_when_telegram_or_the_engine_fails(
 
 
 def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None:
-    settings = replace(bot_settings, user_rate_per_minute=1)  # inline: three times that
+    # inline: three times that
+    settings = bot_settings.model_copy(update={"user_rate_per_minute": 1})
     with running(settings, engine):
         answers = []
         for user in (77, 77, 77, 77, 78):
@@ -82,7 +82,7 @@ def test_inline_queries_are_limited_per_user(tg, bot_settings, engine) -> None:
 
 def test_example_buttons_count_against_the_same_limit(tg, bot_settings, engine) -> None:
     # /start is a reply too: with it, three of the quota's three go before the third button.
-    with running(replace(bot_settings, user_rate_per_minute=3), engine):
+    with running(bot_settings.model_copy(update={"user_rate_per_minute": 3}), engine):
         tg.send_command(CITIZEN, "start")
         greeting = reply(tg)
         example = greeting["reply_markup"]["inline_keyboard"][0][0]["callback_data"]

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,7 +208,7 @@ def test_a_full_disk_during_reindex_keeps_the_live_index(settings, engine, tmp_p
         raise DISK_FULL
 
     monkeypatch.setattr(store.np, "save", disk_full)
-    own = replace(settings, corpus_dir=corpus, index_dir=live)
+    own = settings.model_copy(update={"corpus_dir": corpus, "index_dir": live})
     with pytest.raises(ReindexError, match="No space left on device"):
         reindex(own, engine, [], tolerance=1.0)
     assert (live / MANIFEST).read_bytes() == before

@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +162,7 @@ def tiny_cache(tokenizer, settings, tmp_path) -> Path:
         pad_token_id=1,
     )
     cache = tmp_path / "cache"
-    folder = replace(settings, cache_dir=cache).model_dir
+    folder = settings.model_copy(update={"cache_dir": cache}).model_dir
     folder.mkdir(parents=True)
     config.save_pretrained(folder)
     state = BertModel(config, add_pooling_layer=False).state_dict()
