@@ -50,24 +50,24 @@ questions = sa.Table(
     sa.Column("sources", sa.JSON, nullable=False),  # [{article_id, score, dense, lexical}]
     sa.Column("latency_ms", sa.Float, nullable=False),
 )
-feedback = sa.Table(
-    "feedback",
-    metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("question_id", Id, sa.ForeignKey("questions.id"), nullable=False, index=True),
-    sa.Column("at", sa.DateTime, nullable=False),
-    sa.Column("user_hash", sa.String(32), nullable=False),
-    sa.Column("helpful", sa.Boolean, nullable=False),
-)
-verdicts = sa.Table(
-    "verdicts",
-    metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("question_id", Id, sa.ForeignKey("questions.id"), nullable=False, index=True),
-    sa.Column("at", sa.DateTime, nullable=False),
-    sa.Column("user_hash", sa.String(32), nullable=False),
-    sa.Column("correct", sa.Boolean, nullable=False),
-)
+
+
+def _judgements(name: str, judged: str) -> sa.Table:
+    """A table of yes/no judgements of recorded answers, one per person and question: citizens'
+    votes ("helpful") and staff verdicts ("correct") are kept alike."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("question_id", Id, sa.ForeignKey("questions.id"), nullable=False, index=True),
+        sa.Column("at", sa.DateTime, nullable=False),
+        sa.Column("user_hash", sa.String(32), nullable=False),
+        sa.Column(judged, sa.Boolean, nullable=False),
+    )
+
+
+feedback = _judgements("feedback", "helpful")
+verdicts = _judgements("verdicts", "correct")
 eval_runs = sa.Table(
     "eval_runs",
     metadata,

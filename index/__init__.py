@@ -27,6 +27,7 @@ _EXPORTS = {
     "BE_OFFSET": "text.thaidate",
     "arabic_digits": "text.thaidate",
     "thai_date": "text.thaidate",
+    "merge_followup": "text.followup:merge",
     "Settings": "settings",
     "SettingsError": "settings",
     "EnvSettings": "settings",

@@ -22,13 +22,18 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """An open temporary file in ``target``'s folder (made if missing), named after it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+
+
 def write_atomic(target: Path, write: Callable[[BinaryIO], None]) -> Path:
     """``write`` fills a temporary file beside ``target``, which is synced and renamed over it
     (the rename synced too); a failure (or a kill) leaves ``target`` as it was and no temporary
     file behind (a kill may leave one, named ``.<name>.*.tmp``)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    fd, tmp = _temp_beside(target)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -49,8 +54,7 @@ def create_once(target: Path, data: bytes, mode: int = 0o600) -> bool:
     linking fails if ``target`` exists, so of two processes racing exactly one wins, and no
     one (nor a crash) ever sees the file empty or half-written."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    fd, tmp = _temp_beside(target)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:

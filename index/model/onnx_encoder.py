@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from index.atomic import atomic_folder
-from index.model.e5 import ModelError
+from index.model.e5 import ModelError, model_errors
 from index.processes import default_threads, in_fresh_process
 
 log = logging.getLogger(__name__)
@@ -176,16 +176,12 @@ def build_onnx(source: Path, target: Path) -> Path:
     source, target = Path(source), Path(target)
     if not (source / "model.safetensors").is_file():
         raise ModelError(f"no fp32 model to export at {source} (run: dgbot model build)")
-    try:
-        with (
-            atomic_folder(target, ".building-onnx-") as out,
-            tempfile.TemporaryDirectory(dir=target.parent) as work,
-        ):
-            _build(source, out, Path(work))
-    except ModelError:
-        raise
-    except Exception as exc:  # torch, transformers and onnx each raise their own types
-        raise ModelError(f"cannot export {source} to ONNX: {exc}".splitlines()[0]) from exc
+    with (
+        model_errors(f"cannot export {source} to ONNX"),
+        atomic_folder(target, ".building-onnx-") as out,
+        tempfile.TemporaryDirectory(dir=target.parent) as work,
+    ):
+        _build(source, out, Path(work))
     return target
 
 

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from index.atomic import atomic_folder
-from index.checksum import sha256_of
-from index.model.e5 import ModelError, build_model
+from index.model.e5 import ModelError, build_model, checked_file, model_errors
 from index.model.onnx_encoder import (
     ONNX_FILE,
     SOURCE_FILE,
@@ -61,12 +60,12 @@ class Reading:
 
 def check_shipped(path: Path, expected: str = READER_SHA256) -> str:
     """The shipped file's sha256, if it is the one this code was released with."""
-    if not path.is_file():
-        raise ModelError(f"reader weights not found: {path} (reinstall dgbot)")
-    digest = sha256_of(path)
-    if digest != expected:
-        raise ModelError(f"{path}: sha256 {digest[:12]}… is not the reader this dgbot ships")
-    return digest
+    return checked_file(
+        path,
+        expected,
+        "reader weights not found (reinstall dgbot)",
+        "is not the reader this dgbot ships",
+    )
 
 
 def assemble(shipped: Path, model_dir: Path):
@@ -100,18 +99,14 @@ def _traceable(shipped: Path, model_dir: Path):
 def build_reader(shipped: Path, model_dir: Path, target: Path, expected: str = READER_SHA256):
     """Check, assemble and export the reader into ``target`` as int8 ONNX, atomically."""
     digest = check_shipped(shipped, expected)
-    try:
-        with (
-            atomic_folder(target, ".building-reader-") as out,
-            tempfile.TemporaryDirectory(dir=Path(target).parent) as work,
-        ):
-            export_int8_from(_traceable, (shipped, model_dir), ["start", "end"], out, Path(work))
-            shutil.copy2(model_dir / "tokenizer.json", out / "tokenizer.json")
-            (out / SOURCE_FILE).write_text(digest + "\n")
-    except ModelError:
-        raise
-    except Exception as exc:  # torch, transformers and onnx each raise their own types
-        raise ModelError(f"cannot build the reader from {shipped}: {exc}".splitlines()[0]) from exc
+    with (
+        model_errors(f"cannot build the reader from {shipped}"),
+        atomic_folder(target, ".building-reader-") as out,
+        tempfile.TemporaryDirectory(dir=Path(target).parent) as work,
+    ):
+        export_int8_from(_traceable, (shipped, model_dir), ["start", "end"], out, Path(work))
+        shutil.copy2(model_dir / "tokenizer.json", out / "tokenizer.json")
+        (out / SOURCE_FILE).write_text(digest + "\n")
     return Path(target)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.followup import Conversations, merge, subject
+from bot.followup import Conversations
+from index.text.followup import merge, subject
 
 DBD = "กรมพัฒนาธุรกิจการค้าได้รับรางวัลอะไรในปี 2563"
 
