@@ -293,10 +293,12 @@ async def forget(update: Update, context: Context) -> None:
 async def ask(update: Update, context: Context) -> None:
     """/ask คำถาม: the way to ask in a group without mentioning the bot."""
     question = " ".join(context.args or [])
-    if not first_part(question)[0]:
-        await _reply(update, context, texts.ASK_USAGE)
+    if first_part(question)[0]:
+        await _answer_question(update, context, question)
         return
-    await _answer_question(update, context, question)
+    async with _turn(update, context) as allowed:  # a usage reply is a reply: it counts too
+        if allowed:
+            await _reply(update, context, texts.ASK_USAGE)
 
 
 # --------------------------------------------------------------------------- messages

@@ -92,6 +92,15 @@ def test_example_buttons_count_against_the_same_limit(tg, bot_settings, engine) 
     assert said.count(texts.RATE_LIMITED) == 1
 
 
+def test_an_empty_ask_counts_against_the_same_limit(tg, bot_settings, engine) -> None:
+    """/ask without a question gets its usage line, and a flood of them meets the quota."""
+    with running(bot_settings.model_copy(update={"user_rate_per_minute": 2}), engine):
+        for _ in range(3):
+            tg.send_command(CITIZEN, "ask")
+        said = [reply(tg)["text"] for _ in range(3)]
+    assert said == [texts.ASK_USAGE, texts.ASK_USAGE, texts.RATE_LIMITED]
+
+
 def test_serve_never_prints_the_token_in_an_error(monkeypatch, tmp_path, capsys) -> None:
     token = "123456:very-secret-token-value"
     monkeypatch.chdir(tmp_path)
