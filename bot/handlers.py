@@ -189,12 +189,18 @@ def within_quota(handler: Handler) -> Handler:
 
 
 async def _answer_question(
-    update: Update, context: Context, text: str, notes: Sequence[str] = ()
+    update: Update,
+    context: Context,
+    text: str,
+    notes: Sequence[str] = (),
+    if_empty: str | None = None,
 ) -> None:
+    """Answer ``text`` within the quota; with no question in it, reply ``if_empty`` (default:
+    the help) instead, which counts against the quota like any reply."""
     question, cut = first_part(text)
     async with _turn(update, context) as allowed:
         if allowed and not question:
-            await _reply(update, context, render.help_html(context.bot.username))
+            await _reply(update, context, if_empty or render.help_html(context.bot.username))
         elif allowed:
             await _answer(update, context, question, cut, notes)
 
@@ -293,12 +299,7 @@ async def forget(update: Update, context: Context) -> None:
 async def ask(update: Update, context: Context) -> None:
     """/ask คำถาม: the way to ask in a group without mentioning the bot."""
     question = " ".join(context.args or [])
-    if first_part(question)[0]:
-        await _answer_question(update, context, question)
-        return
-    async with _turn(update, context) as allowed:  # a usage reply is a reply: it counts too
-        if allowed:
-            await _reply(update, context, texts.ASK_USAGE)
+    await _answer_question(update, context, question, if_empty=texts.ASK_USAGE)
 
 
 # --------------------------------------------------------------------------- messages
