@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 from platformdirs import user_cache_dir
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -130,6 +130,10 @@ def _explain(exc: ValidationError) -> str:
     return f"{name}={error['input']!r}: {reason}"
 
 
+# Counts that may not be negative, and what their 0 means.
+_ZERO_MEANS = {"threads": "all cores", "reader_passages": "no reader"}
+
+
 class Settings(EnvSettings):
     """What the engine reads; README.md documents each variable."""
 
@@ -156,18 +160,11 @@ class Settings(EnvSettings):
             raise ValueError(f"must be one of {', '.join(MODEL_RUNTIMES)}")
         return value
 
-    @field_validator("threads")
+    @field_validator(*_ZERO_MEANS)
     @classmethod
-    def _threads(cls, value: int) -> int:
+    def _not_negative(cls, value: int, info: ValidationInfo) -> int:
         if value < 0:
-            raise ValueError("must be 0 (all cores) or more")
-        return value
-
-    @field_validator("reader_passages")
-    @classmethod
-    def _reader_passages(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("must be 0 (no reader) or more")
+            raise ValueError(f"must be 0 ({_ZERO_MEANS[info.field_name]}) or more")
         return value
 
     @property
