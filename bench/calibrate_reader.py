@@ -10,7 +10,9 @@ confidence; the cut (``found_at``) is the probability with the best balanced acc
     python -m bench.calibrate_reader [--shipped reader-L8.safetensors] [--questions FILE ...]
 
 Both dev sets are used by default (v2, then v1): more questions for three parameters, and
-both kinds of wording.
+both kinds of wording. Questions written in English are left out: the engine answers them by
+retrieval alone (the reader never reads them), and fitted as "no reading" they pulled the
+retrieval score's weight below zero.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from index.build.from_settings import open_or_build
 from index.search.engine import Engine
 from index.search.evaluate import load_jsonl, run
 from index.settings import Settings
+from index.text.query import written_in_english
 
 DEV = (REPO / "tests/data/dev_questions.jsonl", REPO / "tests/data/dev_v1.jsonl")
 L2 = 0.1  # ridge on the weights (not the bias): a few hundred questions, three parameters
@@ -93,7 +96,8 @@ def main() -> None:
             settings.model_copy(update={"index_dir": Path(tmp) / "idx"}), reader=reader
         )
         items = [item for path in args.questions for item in load_jsonl(path)]
-        x, holds, in_scope = collect(engine, items)
+        read = [item for item in items if not written_in_english(item.question)]
+        x, holds, in_scope = collect(engine, read)
     bias, w_score, w_margin = fit(x, holds.astype(float))
     calibration = replace(engine.calibration, bias=bias, score=w_score, margin=w_margin)
     p = np.array([calibration.probability(s, m) for s, m in x])
@@ -108,6 +112,8 @@ def main() -> None:
                 "dev_in_scope_answered_right": round(100 * right, 1),
                 "dev_out_of_scope_refused": round(100 * refused, 1),
                 "dev_top_passage_holds_answer": round(100 * holds[in_scope].mean(), 1),
+                "questions": len(read),
+                "left_out_english": len(items) - len(read),
             }
         )
     )
