@@ -28,7 +28,12 @@ from index.search.retrieval import Fusion, Searcher, SearchResult
 from index.settings import Settings
 from index.store.folder import open_index
 from index.text import thai
-from index.text.query import names_latest, names_relative_year, written_in_english
+from index.text.query import (
+    names_latest,
+    names_relative_year,
+    with_years_written,
+    written_in_english,
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,8 @@ class Engine:
         searched = time.perf_counter()
         timings = dict(result.timings_ms)
         if self.reader and self.passages and not written_in_english(question):
-            readings = read_hits(self.reader, question, result.hits[: self.passages])
+            asked = with_years_written(question, reference_year)
+            readings = read_hits(self.reader, asked, result.hits[: self.passages])
             read = time.perf_counter()
             timings["read"] = round((read - searched) * 1000, 2)
             answer = read_answer(question, result, readings, self.calibration)

@@ -29,6 +29,10 @@ _RELATIVE = {
     "latest": 0,
 }
 _LATEST = ("ล่าสุด", "latest")  # always the corpus's newest year, whatever came before
+# The Thai ones as written in a question ("ปีก่อนหน้านั้น" is one phrase: the year before that).
+_THAI_RELATIVE = re.compile(
+    "(" + "|".join(p for p in _RELATIVE if p.startswith("ปี")) + ")(?:หน้านั้น|หน้า)?"
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,21 @@ def relative_years(question: str, reference_year: int | None) -> tuple[list[str]
 
 _LATIN = re.compile(r"[A-Za-z]")
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
+
+
+def with_years_written(question: str, reference_year: int | None) -> str:
+    """The question with its Thai relative years written out against ``reference_year``
+    (Christian era): "ปีที่แล้วงานจัดที่ไหน" → "ปี 2567 งานจัดที่ไหน". For the reader, which learnt
+    from questions that name their year and reads "ปีที่แล้ว" as asking when. "ล่าสุด" stays as
+    written: the newest plan or ranking need not be of the newest award year."""
+    if reference_year is None:
+        return question
+
+    def year(match: re.Match) -> str:
+        delta = _RELATIVE[match.group(1)]
+        return f" ปี {reference_year + delta + BE_OFFSET} "
+
+    return " ".join(_THAI_RELATIVE.sub(year, question).split())
 
 
 def written_in_english(question: str) -> bool:

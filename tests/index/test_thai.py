@@ -53,6 +53,17 @@ def test_relative_years_resolve_against_the_reference_year_in_both_eras():
     assert understand("ปีที่แล้วใครได้รางวัล").years == frozenset()
 
 
+def test_the_reader_is_given_relative_years_written_out():
+    from index.text.query import with_years_written
+
+    assert with_years_written("ปีที่แล้วงานจัดที่ไหน", 2025) == "ปี 2567 งานจัดที่ไหน"
+    assert with_years_written("แล้วปีก่อนหน้านั้นล่ะ", 2020) == "แล้ว ปี 2562 ล่ะ"
+    assert with_years_written("ปีหน้าจะจัดไหม", 2025) == "ปี 2569 จะจัดไหม"
+    # "ล่าสุด" only steers, and without a reference year nothing is guessed.
+    assert with_years_written("งานล่าสุดจัดที่ไหน", 2025) == "งานล่าสุดจัดที่ไหน"
+    assert with_years_written("ปีที่แล้วงานจัดที่ไหน", None) == "ปีที่แล้วงานจัดที่ไหน"
+
+
 def test_english_questions_are_told_from_thai_ones():
     from index.text.query import written_in_english
 
