@@ -7,10 +7,12 @@ questions the same way (bench/calibrate.py); the reader's confidence was calibra
 default) and gold v1 (tests/data/gold_v1.jsonl) side by side, then v2's shipped-engine results
 per kind of question.
 
-    python -m bench.gold [--questions FILE ...] [--calibration BIAS SCORE MARGIN FOUND_AT]
+    python -m bench.gold [--questions FILE ...] [--reader WEIGHTS]
+                         [--calibration BIAS SCORE MARGIN FOUND_AT]
 
-``--calibration`` adds the shipped engine with another reader calibration beside it (e.g. the
-one fitted on dev v1 alone), on the same index in the same run.
+``--reader`` and ``--calibration`` add the shipped engine with another reader (a training run's
+weights) and/or another calibration (fitted on dev for that reader) beside the shipped one, on
+the same index in the same run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.calibrate import REPO, choose, scores
+from bench.reader import trial_reader
 from bench.retrieval import GRID_CHOICE
 from index.build.builder import build_index, load_articles
 from index.model.embedder import load_embedder
@@ -66,6 +69,7 @@ def by_kind(report) -> dict[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=Path, nargs="+", default=[GOLD, GOLD_V1])
+    ap.add_argument("--reader", type=Path, help="another reader's weights, run beside")
     ap.add_argument("--calibration", type=float, nargs=4, metavar=("BIAS", "SCORE", "MARGIN", "AT"))
     args = ap.parse_args()
     settings = Settings.load()
@@ -85,15 +89,20 @@ def main() -> None:
             metrics, kinds[name] = report.metrics(), by_kind(report)
             row = {"set": name, "fusion": "hybrid + reader", "reads": engine.passages}
             print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
-        if args.calibration:
-            bias, score, margin, found_at = args.calibration
+        if args.reader or args.calibration:
+            if args.reader:
+                reader = trial_reader(args.reader, Path(tmp) / "reader", settings)
             other = Engine(embedder, engine.searcher, reader=reader)
-            other.calibration = replace(
-                engine.calibration, bias=bias, score=score, margin=margin, found_at=found_at
-            )
+            if args.calibration:
+                bias, score, margin, found_at = args.calibration
+                other.calibration = replace(
+                    engine.calibration, bias=bias, score=score, margin=margin, found_at=found_at
+                )
+            run(other, dev[:5])  # warm-up
             for name, gold in sets.items():
                 metrics = run(other, gold).metrics()
-                row = {"set": name, "fusion": "hybrid + reader", "calibration": args.calibration}
+                row = {"set": name, "fusion": "hybrid + reader", "reader": str(args.reader or "")}
+                row["calibration"] = args.calibration
                 print(json.dumps({**row, **{k: metrics[k] for k in KEYS}}), flush=True)
         fusions = {"hybrid": Fusion(), "dense-only": DENSE_ONLY, "grid-choice": GRID_CHOICE}
         for label, fusion in fusions.items():
