@@ -33,7 +33,7 @@ from index.processes import default_threads, in_fresh_process
 
 READER_FILE = "reader.safetensors"
 # The domain stage's 8-layer exit (BENCHMARKS.md, "Reader"); another file is refused.
-READER_SHA256 = "f045ad687f6f2fb30e535e5ffb1b8336ef69e03519b3baf59c94c16975a3df1d"
+READER_SHA256 = "9a0efac5df8a08579b45c270a22b0a55fafc3663a6a7caba65636343dd2e2979"
 MAX_ANSWER_TOKENS = 32  # longer spans are never short answers (iApp's longest is 27 tokens)
 NO_SPAN = -1e4  # span score of a passage with nothing that may be an answer (finite: it is JSON)
 

@@ -40,18 +40,18 @@ class Threshold:
 class ReaderCalibration:
     """How the reader's margin (span score − no-answer score, logits) and the retrieval score
     make a passage's probability of holding the answer: a logistic model fitted on both dev
-    sets (v2 and v1, 215 questions; bench/calibrate_reader.py), so a confidence of 0.8 is right
-    about 8 times in 10.
+    sets' Thai questions (v2 and v1, 193; English ones never reach the reader;
+    bench/calibrate_reader.py), so a confidence of 0.8 is right about 8 times in 10.
 
     ``rerank`` orders the read passages by ``score + rerank · margin``, chosen on XQuAD-th and
     the thaigov FAQ together; ``found_at`` is the probability an answer must reach.
     """
 
-    bias: float = -6.6067
-    score: float = 3.9681
-    margin: float = 0.1441
+    bias: float = -7.2528
+    score: float = 4.2804
+    margin: float = 0.2192
     rerank: float = 0.0  # every weight tried lost R@1 on both sets (BENCHMARKS.md, "Reader")
-    found_at: float = 0.6209
+    found_at: float = 0.5095
 
     def probability(self, score: float, margin: float) -> float:
         z = self.bias + self.score * score + self.margin * margin

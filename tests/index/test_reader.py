@@ -314,6 +314,13 @@ def test_damaged_reader_export_is_a_one_line_error(reader, tmp_path):
         ("งาน DG Awards ครั้งล่าสุดจัดเมื่อไหร่", "17 พฤศจิกายน 2568"),
         ("ปี 2563 มีรางวัลรัฐบาลดิจิทัลทั้งหมดกี่รางวัล", "24 รางวัล"),
         ("เว็บไซต์ทางการของ DG Awards คืออะไร", "dgawards.dga.or.th"),
+        # A "why" is answered by its reason, not by the number beside it ("378 หน่วยงาน").
+        ("ทำไมปี 2566 สำรวจแค่ 378 หน่วยงาน", "ไม่ได้สำรวจหน่วยงานส่วนภูมิภาคทีละแห่ง"),
+        # A negated question and its positive twin get opposite sides.
+        ("ปีไหนบ้างที่นายกไม่ได้มาเป็นประธานมอบรางวัลเอง", "2566, 2567 และ 2568"),
+        ("นายกมาเป็นประธานงานเองปีไหนบ้าง", "2562, 2563, 2564 และ 2565"),
+        # The reader is given "ปีที่แล้ว" as the year it means, or it answers when, not where.
+        ("ปีที่แล้วงาน DG Awards จัดที่ไหน", "ทำเนียบรัฐบาล"),
     ],
 )
 def test_short_answers_of_citizens_questions(engine, question, expected):
