@@ -32,7 +32,8 @@ from index.model.reader_data import Tokenized, tokenize, window_capacity, window
 from index.processes import default_threads, in_fresh_process
 
 READER_FILE = "reader.safetensors"
-# The domain stage's 8-layer exit (BENCHMARKS.md, "Reader"); another file is refused.
+# The second stage's 8-layer exit, trained with the why/negation set (BENCHMARKS.md, "'Why' and
+# negation questions"); another file is refused.
 READER_SHA256 = "9a0efac5df8a08579b45c270a22b0a55fafc3663a6a7caba65636343dd2e2979"
 MAX_ANSWER_TOKENS = 32  # longer spans are never short answers (iApp's longest is 27 tokens)
 NO_SPAN = -1e4  # span score of a passage with nothing that may be an answer (finite: it is JSON)
