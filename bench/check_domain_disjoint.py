@@ -13,6 +13,7 @@ and the closest pair; exits 1 on any problem.
 
     python -m bench.check_domain_disjoint                       # reader_domain.jsonl
     python -m bench.check_domain_disjoint bench/data/reader_shapes.jsonl
+    python -m bench.check_domain_disjoint other.jsonl --rev HEAD   # a new set
 """
 
 from __future__ import annotations
@@ -108,9 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DATA)
     parser.add_argument("--max-jaccard", type=float, default=MAX_JACCARD)
+    parser.add_argument("--rev", help="the commit the rows were written over (another file)")
     args = parser.parse_args(argv)
 
-    rev, covers_all = WRITTEN_OVER[args.path.name]
+    pinned, covers_all = WRITTEN_OVER.get(args.path.name, (None, False))
+    rev = args.rev or pinned
+    if rev is None:
+        parser.error(f"--rev: which commit's corpus {args.path.name} was written over")
     articles = corpus_at(rev)
     tests = []
     for path in TESTS:
