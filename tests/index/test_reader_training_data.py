@@ -4,7 +4,6 @@ held-out "why"/negation paragraphs never among the trained ones."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +31,7 @@ def test_a_training_set_passes_its_check(name):
 
 def test_the_held_out_paragraphs_were_never_trained_on():
     def paragraphs(name: str) -> set[str]:
-        with (DATA / name).open(encoding="utf-8") as fh:
-            return {json.loads(line)["context"] for line in fh if line.strip()}
+        return {row.context for row in read_rows(DATA / name)}
 
     held_out = paragraphs("reader_shapes_heldout.jsonl")
     assert held_out
