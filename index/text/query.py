@@ -124,7 +124,8 @@ def with_years_written(question: str, reference_year: int | None) -> str:
         delta = _RELATIVE[match.group(1)]
         return f" ปี {reference_year + delta + BE_OFFSET} "
 
-    return " ".join(_THAI_RELATIVE.sub(year, question).split())
+    written, found = _THAI_RELATIVE.subn(year, question)
+    return " ".join(written.split()) if found else question
 
 
 def written_in_english(question: str) -> bool:
